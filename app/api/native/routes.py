@@ -1,0 +1,427 @@
+"""Native family (AudioPod voice management shape): /api/v1/voice/...
+
+Routes parse the family's shapes, call the core services, and render the results.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from app.api.native.schemas import iso, native_voice
+from app.audio import read_limited_sync
+from app.cloning import service as cloning
+from app.core.config import Settings
+from app.core.errors import InvalidInput
+from app.jobs import service as jobs
+from app.jobs import webhooks
+from app.jobs.models import Job
+from app.speech import service as speech
+from app.storage import BlobStore
+from app.voices import previews
+from app.voices import service as voices
+from app.voices.models import Voice
+from app.voices.usage import generation_counts
+
+router = APIRouter(prefix="/api/v1/voice", tags=["native"])
+
+MAX_PAGE = 50
+AudioFormat = Literal["mp3", "wav", "ogg", "opus", "flac", "aac", "pcm"]
+
+
+def _render_voices(session: Any, rows: list[Voice]) -> list[dict[str, Any]]:
+    ids = [v.id for v in rows]
+    counts = generation_counts(session, ids)
+    clone_jobs = voices.latest_clone_job_ids(session, ids)
+    return [
+        native_voice(v, clone_job_id=clone_jobs.get(v.id), total_generations=counts.get(v.id, 0))
+        for v in rows
+    ]
+
+
+@router.get("/voice-profiles")
+def list_voice_profiles(
+    principal: CurrentUser,
+    session: SessionDep,
+    voice_type: Literal["CUSTOM", "STANDARD"] | None = None,
+    is_public: bool | None = None,
+    include_public: bool = True,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    language: Annotated[str | None, Query(max_length=16)] = None,
+    gender: Literal["male", "female", "neutral"] | None = None,
+    style: Annotated[str | None, Query(max_length=64)] = None,
+    keyword: Annotated[str | None, Query(max_length=200)] = None,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1)] = MAX_PAGE,
+) -> dict[str, Any]:
+    limit = min(limit, MAX_PAGE)  # the contract clamps rather than refuses
+    filters = voices.VoiceFilters(
+        voice_type={"CUSTOM": voices.CUSTOM, "STANDARD": voices.BUILTIN}.get(voice_type or ""),
+        is_public=is_public,
+        include_public=include_public,
+        category=category,
+        language=language,
+        gender=gender,
+        style=style,
+        keyword=keyword,
+    )
+    rows, total = voices.list_voices(session, principal.user_id, filters, skip=skip, limit=limit)
+    applied = {
+        "voice_type": voice_type,
+        "is_public": is_public,
+        "include_public": include_public,
+        "category": category,
+        "language": language,
+        "gender": gender,
+        "style": style,
+        "keyword": keyword,
+    }
+    return {
+        "voices": _render_voices(session, rows),
+        "total": total,
+        "hasMore": skip + len(rows) < total,
+        "filters_applied": {k: v for k, v in applied.items() if v is not None},
+    }
+
+
+def _tags(raw: str | None) -> list[str]:
+    """Tags as a JSON array or a comma-separated list."""
+    if not raw:
+        return []
+    raw = raw.strip()
+    if raw.startswith("["):
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput("tags must be a JSON array or a comma-separated list", param="tags") from exc
+        if not isinstance(parsed, list):
+            raise InvalidInput("tags must be a JSON array or a comma-separated list", param="tags")
+        return [str(t).strip() for t in parsed if str(t).strip()][:20]
+    return [t.strip() for t in raw.split(",") if t.strip()][:20]
+
+
+def _uploads(files: list[UploadFile], settings: Settings) -> list[cloning.Upload]:
+    return [cloning.Upload(read_limited_sync(f.file, settings.max_upload_bytes), f.filename) for f in files]
+
+
+def _create_voice(
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: Settings,
+    store: BlobStore,
+    files: list[UploadFile],
+    name: str,
+    description: str | None,
+    denoise: bool,
+    is_public: bool,
+    language: str | None,
+    gender: str | None,
+    tags: str | None,
+    category: str | None,
+    style: str | None,
+) -> dict[str, Any]:
+    draft = cloning.VoiceDraft(
+        name=name,
+        description=description,
+        language=language,
+        gender=gender,
+        tags=_tags(tags),
+        category=category,
+        style=style,
+        is_public=is_public,
+        denoise=denoise,
+    )
+    voice, job = cloning.create_cloned_voice(
+        session, settings, store, owner_id=principal.user_id, draft=draft, uploads=_uploads(files, settings)
+    )
+    return native_voice(voice, clone_job_id=job.public_id)
+
+
+@router.post("/voice-profiles", status_code=201)
+def create_voice_profile(
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    file: Annotated[UploadFile, File()],
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+    denoise: Annotated[bool, Form()] = False,
+    is_public: Annotated[bool, Form()] = False,
+    language: Annotated[str | None, Form(max_length=16)] = None,
+    gender: Annotated[Literal["male", "female", "neutral"] | None, Form()] = None,
+    tags: Annotated[str | None, Form(max_length=1000)] = None,
+    category: Annotated[str | None, Form(max_length=64)] = None,
+    style: Annotated[str | None, Form(max_length=64)] = None,
+) -> dict[str, Any]:
+    return _create_voice(
+        principal,
+        session,
+        settings,
+        store,
+        [file],
+        name,
+        description,
+        denoise,
+        is_public,
+        language,
+        gender,
+        tags,
+        category,
+        style,
+    )
+
+
+@router.post("/voice-profiles/multi-sample", status_code=201)
+def create_voice_profile_multi(
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    voice_files: Annotated[list[UploadFile], File()],
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+    denoise: Annotated[bool, Form()] = False,
+    is_public: Annotated[bool, Form()] = False,
+    language: Annotated[str | None, Form(max_length=16)] = None,
+    gender: Annotated[Literal["male", "female", "neutral"] | None, Form()] = None,
+    tags: Annotated[str | None, Form(max_length=1000)] = None,
+    category: Annotated[str | None, Form(max_length=64)] = None,
+    style: Annotated[str | None, Form(max_length=64)] = None,
+) -> dict[str, Any]:
+    if not 1 <= len(voice_files) <= cloning.MAX_SAMPLES:
+        raise InvalidInput(f"Send 1 to {cloning.MAX_SAMPLES} voice_files", param="voice_files")
+    return _create_voice(
+        principal,
+        session,
+        settings,
+        store,
+        voice_files,
+        name,
+        description,
+        denoise,
+        is_public,
+        language,
+        gender,
+        tags,
+        category,
+        style,
+    )
+
+
+@router.get("/voices/{voice}")
+@router.get("/voices/{voice}/status")
+def get_voice(voice: str, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    row = voices.get_readable_voice(session, principal.user_id, voice)
+    return _render_voices(session, [row])[0]
+
+
+class VoiceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    is_public: bool | None = None
+    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=20)
+    category: str | None = Field(None, max_length=64)
+    style: str | None = Field(None, max_length=64)
+    language: str | None = Field(None, max_length=16)
+    gender: Literal["male", "female", "neutral"] | None = None
+    age_range: str | None = Field(None, max_length=32)
+
+
+@router.patch("/voices/{voice}")
+def update_voice(
+    voice: str, body: VoiceUpdate, principal: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    row = voices.update_voice(session, principal.user_id, voice, body.model_dump(exclude_unset=True))
+    return _render_voices(session, [row])[0]
+
+
+@router.delete("/voices/{voice}", status_code=204)
+def delete_voice(voice: str, principal: CurrentUser, session: SessionDep, store: StoreDep) -> Response:
+    voices.delete_voice(session, store, principal.user_id, voice)
+    return Response(status_code=204)
+
+
+def _download_url(request: Request, settings: Settings, store: BlobStore, key: str) -> str:
+    return store.url(
+        key, expires_in=settings.signed_url_ttl_seconds, base_url=str(request.base_url).rstrip("/")
+    )
+
+
+@router.get("/voice-profiles/{voice}/preview")
+def voice_preview(
+    voice: str,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    audio_format: AudioFormat = "mp3",
+    generate_if_missing: bool = True,
+) -> dict[str, Any]:
+    row = voices.get_readable_voice(session, principal.user_id, voice)
+    preview = previews.get_preview(store, settings, row, fmt=audio_format, generate=generate_if_missing)
+    return {
+        "voice_id": row.voice_id,
+        "audio_url": _download_url(request, settings, store, preview.key),
+        "duration": preview.duration,
+        "format": audio_format,
+        "text": preview.text,
+    }
+
+
+class BatchPreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice_ids: list[str | int] = Field(min_length=1, max_length=10)
+    text: str = Field(min_length=1, max_length=1000)
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    pitch: float = Field(0.0, ge=-12, le=12)
+    format: AudioFormat = "mp3"
+
+
+@router.post("/preview/batch")
+def batch_preview(
+    body: BatchPreviewBody,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> dict[str, Any]:
+    rows = [voices.get_readable_voice(session, principal.user_id, ref) for ref in body.voice_ids]
+    made = previews.batch_previews(
+        store, settings, rows, text=body.text, fmt=body.format, speed=body.speed, pitch=body.pitch
+    )
+    return {
+        "previews": [
+            {
+                "voice_id": p.voice.voice_id,
+                "voice_name": p.voice.name,
+                "audio_url": _download_url(request, settings, store, p.key),
+                "duration": p.duration,
+            }
+            for p in made
+        ]
+    }
+
+
+class GenerateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_text: str = Field(min_length=1)
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    pitch: float = Field(0.0, ge=-12, le=12)
+    language: str | None = Field(None, max_length=16)
+    audio_format: AudioFormat = "mp3"
+    generation_params: dict[str, Any] | None = None
+    callback_url: str | None = Field(None, max_length=2048)
+
+
+async def generate_body(request: Request) -> GenerateBody:
+    """The generate route takes JSON or a form with the same fields."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            form = await request.form()
+            data: Any = {k: v for k, v in form.items() if isinstance(v, str)}
+            if "generation_params" in data:
+                data["generation_params"] = json.loads(data["generation_params"] or "null")
+        else:
+            data = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidInput("Request body is not valid JSON (or nested too deeply)") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("Request body must be a JSON object or a form")
+    try:
+        return GenerateBody.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidInput(f"Invalid parameter {param}: {first['msg']}", param=param) from exc
+
+
+@router.post("/voices/{voice}/generate", status_code=202)
+def generate_speech(
+    voice: str,
+    principal: CurrentUser,  # before the body: an anonymous caller gets 401, not a parse error
+    body: Annotated[GenerateBody, Depends(generate_body)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    job = speech.create_tts_job(
+        session,
+        settings,
+        user_id=principal.user_id,
+        voice_ref=voice,
+        request=speech.SpeechRequest(
+            body.input_text, body.speed, body.pitch, body.audio_format, body.language
+        ),
+        callback_url=webhooks.check_callback_url(body.callback_url, settings),
+        extra={"generation_params": body.generation_params} if body.generation_params else None,
+    )
+    row = session.get(Voice, job.voice_id)
+    return {
+        "id": job.id,
+        "job_id": job.public_id,
+        "status": job.status,
+        "voice_id": row.voice_id if row else None,
+        "credits_reserved": job.credits_held,
+    }
+
+
+def _job_view(job: Job, request: Request, settings: Settings, store: BlobStore) -> dict[str, Any]:
+    fmt = str(job.params.get("format", "mp3"))
+    output_url = None
+    if job.status == "completed" and job.result_key:
+        output_url = _download_url(request, settings, store, job.result_key)
+    return {
+        "id": job.id,
+        "job_id": job.public_id,
+        "status": job.status,
+        "progress": job.progress,
+        "output_url": output_url,
+        "duration": job.duration,
+        "audio_format": fmt,
+        "error_message": job.error,
+        "created_at": iso(job.created_at),
+        "completed_at": iso(job.completed_at),
+    }
+
+
+@router.get("/tts-jobs/{job}/status")
+def tts_job_status(
+    job: str,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> dict[str, Any]:
+    row = jobs.get_owned_job(session, principal.user_id, job, kind="speech")
+    return _job_view(row, request, settings, store)
+
+
+@router.get("/tts-jobs")
+def list_tts_jobs(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    status: Literal["pending", "processing", "completed", "failed"] | None = None,
+) -> dict[str, Any]:
+    rows, total = speech.list_tts_jobs(session, principal.user_id, status=status, skip=skip, limit=limit)
+    return {
+        "jobs": [_job_view(j, request, settings, store) for j in rows],
+        "total": total,
+        "hasMore": skip + len(rows) < total,
+    }

@@ -1,0 +1,293 @@
+"""OpenAI-compatible audio family, mounted at /v1 and /api/v1 (so `base_url` may end in either).
+
+Routes are sync functions: FastAPI runs them in the threadpool, so decoding, Whisper and the
+first database work never block the event loop. Streamed bodies are produced chunk by chunk
+in the threadpool too (see streaming.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from app.api.openai.schemas import MAX_INPUT_CHARS, SPEECH_FORMATS, STREAM_FORMATS, SpeechBody
+from app.api.openai.speech import SpeechStream
+from app.api.openai.streaming import PrefetchingStreamingResponse
+from app.api.openai.transcripts import TranscriptEvents
+from app.api.openai.voices import list_usable_voices, render_voice, resolve_voice
+from app.audio import content_type, read_limited_sync
+from app.cloning import service as cloning
+from app.core.config import Settings
+from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from app.jobs import service as jobs
+from app.speech import service as speech
+from app.speech.speakers import speaker_for
+from app.transcription import service as transcription
+from app.transcription.formats import MEDIA_TYPES, render
+
+SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+
+# Streamed bodies must not be buffered by proxies (nginx honours X-Accel-Buffering).
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_FALSE = frozenset({"", "0", "false", "no", "off", "none", "null"})
+
+# Params the speech service names differently from OpenAI.
+_SPEECH_PARAMS = {"text": "input", None: "input"}
+
+
+def _speech_plan(body: SpeechBody, settings: Settings) -> tuple[speech.SpeechRequest, bool]:
+    """Validate the body; every refusal names the OpenAI parameter at fault."""
+    if not body.input or not body.input.strip():
+        raise InvalidInput("input must not be empty", param="input")
+    if len(body.input) > MAX_INPUT_CHARS:
+        raise InvalidInput(
+            f"input is {len(body.input)} characters; the maximum is {MAX_INPUT_CHARS}", param="input"
+        )
+    fmt = (body.response_format or "mp3").strip().lower()
+    if fmt not in SPEECH_FORMATS:
+        raise InvalidInput(
+            f"Invalid response_format '{body.response_format}'; use one of: {', '.join(SPEECH_FORMATS)}",
+            param="response_format",
+        )
+    stream_format = (body.stream_format or "audio").strip().lower()
+    if stream_format not in STREAM_FORMATS:
+        raise InvalidInput(
+            f"Invalid stream_format '{body.stream_format}'; use 'audio' or 'sse'", param="stream_format"
+        )
+    speed = 1.0 if body.speed is None else float(body.speed)
+    if not speech.MIN_SPEED <= speed <= speech.MAX_SPEED:
+        raise InvalidInput(f"speed must be between {speech.MIN_SPEED} and {speech.MAX_SPEED}", param="speed")
+    try:
+        req = speech.validate(
+            speech.SpeechRequest(text=body.input, speed=speed, format=fmt),
+            settings,
+            max_chars=MAX_INPUT_CHARS,
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, param=_SPEECH_PARAMS.get(exc.param, exc.param)) from exc
+    return req, stream_format == "sse"
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() not in _FALSE
+
+
+def _read_upload(upload: UploadFile, settings: Settings, param: str) -> bytes:
+    try:
+        return read_limited_sync(upload.file, settings.max_upload_bytes)
+    except PayloadTooLarge as exc:
+        raise PayloadTooLarge(exc.message, param=param) from exc
+
+
+def _transcribe(
+    task: str,
+    principal: CurrentUser,
+    settings: Settings,
+    file: UploadFile,
+    *,
+    model: str | None,
+    language: str | None,
+    prompt: str | None,
+    response_format: str | None,
+    temperature: float | None,
+    granularities: list[str],
+    stream: bool | None,
+) -> Response:
+    options = transcription.check_options(
+        transcription.TranscriptionOptions(
+            task=task,
+            model=model,
+            language=language,
+            prompt=prompt,
+            temperature=temperature or 0.0,
+            response_format=response_format or "json",
+            granularities=tuple(granularities),
+            stream=bool(stream),
+        )
+    )
+    audio = transcription.decode_upload(_read_upload(file, settings, "file"), settings)
+    running = transcription.start(settings, user_id=principal.user_id, audio=audio, options=options)
+    if options.stream:
+        return PrefetchingStreamingResponse(
+            TranscriptEvents(running), media_type="text/event-stream", headers=STREAM_HEADERS
+        )
+    body = render(
+        running.run(), options.response_format, granularities=options.granularities, duration=audio.duration
+    )
+    if isinstance(body, dict):
+        return JSONResponse(body)
+    return Response(body, media_type=MEDIA_TYPES[options.response_format])
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["openai"])
+
+    @router.get("/models")
+    def list_models(principal: CurrentUser) -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "chorus"}
+                for name in (*SPEECH_MODELS, *TRANSCRIPTION_MODELS)
+            ],
+        }
+
+    @router.post(
+        "/audio/speech",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {t: {} for t in ("audio/mpeg", "audio/wav", "text/event-stream")},
+                "description": "Audio, streamed sentence by sentence",
+            }
+        },
+    )
+    def create_speech(
+        body: SpeechBody, principal: CurrentUser, session: SessionDep, settings: SettingsDep, store: StoreDep
+    ) -> Response:
+        """Text to speech. The first sentence's audio is sent before the rest is synthesized;
+        credits are held now (committed with this request) and captured when the audio is out."""
+        req, sse = _speech_plan(body, settings)
+        voice = resolve_voice(session, principal.user_id, body.voice)
+        try:
+            speaker = speaker_for(voice, store, settings)
+        except InvalidInput as exc:  # e.g. a built-in that left the catalogue
+            raise InvalidInput(exc.message, param="voice") from exc
+        try:
+            chunks = speaker.stream(req.text, speed=req.speed)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, param=_SPEECH_PARAMS.get(exc.param, exc.param)) from exc
+        credits = speech.cost(req.text, settings)
+        job = jobs.start_inline_job(
+            session,
+            settings,
+            owner_id=principal.user_id,
+            kind="speech_stream",
+            credits=credits,
+            voice_id=voice.id,
+            params={
+                "model": body.model,
+                "format": req.format,
+                "speed": req.speed,
+                "stream_format": "sse" if sse else "audio",
+                "characters": len(req.text),
+            },
+        )
+        source = SpeechStream(
+            settings=settings,
+            user_id=principal.user_id,
+            job_id=job.id,
+            voice_id=voice.id,
+            chunks=chunks,
+            sample_rate=speaker.sample_rate,
+            fmt=req.format,
+            credits=credits,
+            characters=len(req.text),
+            sse=sse,
+        )
+        media_type = "text/event-stream" if sse else content_type(req.format)
+        return PrefetchingStreamingResponse(
+            source, media_type=media_type, headers={**STREAM_HEADERS, "X-Chorus-Job-Id": job.public_id}
+        )
+
+    @router.post("/audio/transcriptions")
+    def create_transcription(
+        principal: CurrentUser,
+        settings: SettingsDep,
+        file: Annotated[UploadFile, File(description="flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm")],
+        model: Annotated[str | None, Form(max_length=100)] = None,
+        language: Annotated[str | None, Form(max_length=32)] = None,
+        prompt: Annotated[str | None, Form()] = None,
+        response_format: Annotated[str | None, Form(max_length=32)] = None,
+        temperature: Annotated[float | None, Form()] = None,
+        granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
+        granularities_plain: Annotated[list[str] | None, Form(alias="timestamp_granularities")] = None,
+        stream: Annotated[bool | None, Form()] = None,
+    ) -> Response:
+        """Speech to text in the spoken language; billed per started second of audio."""
+        return _transcribe(
+            "transcribe",
+            principal,
+            settings,
+            file,
+            model=model,
+            language=language,
+            prompt=prompt,
+            response_format=response_format,
+            temperature=temperature,
+            granularities=[*(granularities or []), *(granularities_plain or [])],
+            stream=stream,
+        )
+
+    @router.post("/audio/translations")
+    def create_translation(
+        principal: CurrentUser,
+        settings: SettingsDep,
+        file: Annotated[UploadFile, File(description="flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm")],
+        model: Annotated[str | None, Form(max_length=100)] = None,
+        prompt: Annotated[str | None, Form()] = None,
+        response_format: Annotated[str | None, Form(max_length=32)] = None,
+        temperature: Annotated[float | None, Form()] = None,
+        granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
+        granularities_plain: Annotated[list[str] | None, Form(alias="timestamp_granularities")] = None,
+        stream: Annotated[bool | None, Form()] = None,
+    ) -> Response:
+        """Speech in any language to English text (Whisper's translate task)."""
+        return _transcribe(
+            "translate",
+            principal,
+            settings,
+            file,
+            model=model,
+            language=None,
+            prompt=prompt,
+            response_format=response_format,
+            temperature=temperature,
+            granularities=[*(granularities or []), *(granularities_plain or [])],
+            stream=stream,
+        )
+
+    @router.get("/audio/voices")
+    def list_audio_voices(principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
+        """Voices usable as `voice`: OpenAI names, built-ins, and the caller's own (with status)."""
+        return {"object": "list", "data": list_usable_voices(session, principal.user_id)}
+
+    @router.post("/audio/voices")
+    def create_audio_voice(
+        principal: CurrentUser,
+        session: SessionDep,
+        settings: SettingsDep,
+        store: StoreDep,
+        name: Annotated[str, Form(min_length=1, max_length=200)],
+        audio_sample: Annotated[UploadFile, File()],
+        consent: Annotated[str | None, Form(max_length=200)] = None,
+        voice_type: Annotated[str | None, Form(alias="type", max_length=32)] = None,
+    ) -> dict[str, Any]:
+        """Clone a voice from one sample; usable as `voice` once its clone job completes."""
+        if not name.strip():
+            raise InvalidInput("name must not be empty", param="name")
+        if voice_type is not None and voice_type.strip().lower() not in ("", "audio_sample"):
+            raise InvalidInput("Only type 'audio_sample' voices can be created here", param="type")
+        if not _truthy(consent):
+            raise InvalidInput(
+                "consent is required: confirm the speaker agreed to have their voice cloned", param="consent"
+            )
+        data = _read_upload(audio_sample, settings, "audio_sample")
+        try:
+            voice, _job = cloning.create_cloned_voice(
+                session,
+                settings,
+                store,
+                owner_id=principal.user_id,
+                draft=cloning.VoiceDraft(name=name, extra={"consent": (consent or "").strip()[:200]}),
+                uploads=[cloning.Upload(data, audio_sample.filename)],
+            )
+        except (InvalidInput, UnsupportedMedia) as exc:
+            raise type(exc)(exc.message, param=exc.param or "audio_sample") from exc
+        return render_voice(voice)
+
+    return router

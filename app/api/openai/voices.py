@@ -1,0 +1,133 @@
+"""Voices as the OpenAI family names them: built-in names (alloy, nova, …) and voice ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.errors import InvalidInput, NotFound
+from app.speech.service import speakable_voice
+from app.voices import service as voices
+from app.voices.models import Voice
+
+OPENAI_VOICE_NAMES: tuple[str, ...] = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+
+
+def openai_voice_map() -> dict[str, str]:
+    """OpenAI name -> built-in key, from the engine catalogue."""
+    from app.engines.catalogue import OPENAI_VOICE_MAP
+
+    return {name.lower(): key for name, key in OPENAI_VOICE_MAP.items()}
+
+
+def _builtin(session: Session, key: str) -> Voice | None:
+    return session.scalar(
+        select(Voice).where(
+            Voice.kind == voices.BUILTIN, Voice.builtin_key == key, Voice.deleted_at.is_(None)
+        )
+    )
+
+
+def _builtin_by_name(session: Session, name: str) -> Voice | None:
+    """A built-in voice by its key or display name (case-insensitive), e.g. 'joe'."""
+    lowered = name.lower()
+    return session.scalar(
+        select(Voice)
+        .where(Voice.kind == voices.BUILTIN, Voice.deleted_at.is_(None))
+        .where((func.lower(Voice.builtin_key) == lowered) | (func.lower(Voice.name) == lowered))
+        .order_by(Voice.id)
+        .limit(1)
+    )
+
+
+def _not_found(ref: str) -> InvalidInput:
+    return InvalidInput(
+        f"Voice '{ref}' not found. Use a built-in voice ({', '.join(OPENAI_VOICE_NAMES)}) "
+        "or a voice id from GET /v1/audio/voices",
+        param="voice",
+    )
+
+
+def voice_ref(value: Any) -> str:
+    """The reference inside `voice`: a string or {"id": "..."}."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+        raise InvalidInput('voice must be a voice name, a voice id, or {"id": "voice_..."}', param="voice")
+    return str(value).strip()
+
+
+def resolve_voice(session: Session, user_id: int, value: Any) -> Voice:
+    """A voice the caller may speak with; every refusal is a 400 on `voice`."""
+    ref = voice_ref(value)
+    if len(ref) > 200:
+        raise _not_found(ref[:40] + "…")
+    key = openai_voice_map().get(ref.lower())
+    if key is not None:
+        row = _builtin(session, key)
+        if row is None:
+            raise InvalidInput(f"Voice '{ref}' is not available on this server", param="voice")
+        return row
+    try:
+        return speakable_voice(session, user_id, ref)
+    except NotFound:
+        row = _builtin_by_name(session, ref)
+        if row is None:
+            raise _not_found(ref) from None
+        return row
+    except InvalidInput as exc:  # e.g. a clone that is still PENDING
+        raise InvalidInput(exc.message, param="voice") from exc
+
+
+def _unix(value: Any) -> int:
+    return int(value.timestamp()) if value is not None else 0
+
+
+def render_voice(voice: Voice, *, alias: str | None = None) -> dict[str, Any]:
+    """OpenAI's audio.voice object plus what a client needs to choose one."""
+    builtin = voice.kind == voices.BUILTIN
+    return {
+        "object": "audio.voice",
+        "id": alias or voice.voice_id,
+        "name": alias or voice.name,
+        "type": "builtin" if builtin else "audio_sample",
+        "created_at": _unix(voice.created_at),
+        "voice_id": voice.voice_id,
+        "display_name": voice.name,
+        "language": voice.language,
+        "gender": voice.gender,
+        "status": voice.status,
+    }
+
+
+def list_usable_voices(session: Session, user_id: int) -> list[dict[str, Any]]:
+    """OpenAI names first (each an alias of a built-in), then every built-in, then the caller's own."""
+    filters = voices.VoiceFilters(include_public=False)
+    rows = list(
+        session.scalars(
+            voices.filtered_voices(user_id, filters).order_by(
+                Voice.kind.asc(), Voice.created_at.asc(), Voice.id.asc()
+            )
+        )
+    )
+    by_key = {v.builtin_key: v for v in rows if v.kind == voices.BUILTIN}
+    out = [render_voice(by_key[key], alias=name) for name, key in openai_voice_map().items() if key in by_key]
+    out += [render_voice(v) for v in rows if v.kind == voices.BUILTIN]
+    out += [render_voice(v) for v in rows if v.kind != voices.BUILTIN]
+    return out

@@ -1,0 +1,76 @@
+"""Platform routes: liveness, readiness, metrics, and the JWT token exchange."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from sqlalchemy import func, select, text
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.core.db import session_factory
+from app.core.errors import DomainError
+from app.core.security import issue_jwt
+from app.jobs.models import Job
+from app.jobs.queue import get_queue
+from app.storage import get_store
+
+router = APIRouter(tags=["platform"])
+
+JOBS = Gauge("chorus_jobs", "Jobs by kind and status", ["kind", "status"])
+QUEUE_DEPTH = Gauge("chorus_queue_depth", "Jobs waiting in the queue")
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(request: Request, settings: SettingsDep) -> JSONResponse:
+    """Each dependency checked for real; 503 when any is down, saying which."""
+    checks: dict[str, Any] = {}
+    try:
+        with session_factory(settings)() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    for name, probe in (("queue", get_queue(settings).check), ("storage", get_store(settings).check)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except DomainError as exc:
+            checks[name] = f"error: {exc.message}"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
+    models_probe = getattr(request.app.state, "models_status", None)
+    if models_probe is not None:
+        checks["models"] = models_probe()
+    ok = all(v == "ok" for k, v in checks.items() if k != "models")
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+@router.get("/metrics")
+def metrics(session: SessionDep, settings: SettingsDep) -> Response:
+    JOBS.clear()
+    for kind, status, count in session.execute(
+        select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
+    ):
+        JOBS.labels(kind, status).set(count)
+    try:
+        QUEUE_DEPTH.set(get_queue(settings).depth())
+    except Exception:
+        QUEUE_DEPTH.set(-1)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/api/v1/auth/token")
+def create_token(principal: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
+    """Exchange an API key for a short-lived JWT (HS256, `sub` = user)."""
+    token, ttl = issue_jwt(principal.user_id, settings)
+    return {"access_token": token, "token_type": "bearer", "expires_in": ttl}

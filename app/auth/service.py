@@ -1,0 +1,115 @@
+"""Users and API keys. Keys are shown once; only a keyed hash and a display prefix are stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.auth.models import ApiKey, User
+from app.billing import service as billing
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from app.core.security import decode_jwt, display_prefix, hash_api_key, keys_match, new_api_key
+
+INVALID_CREDENTIALS = "Invalid or missing API key"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, and the API key used (None for a JWT)."""
+
+    user_id: int
+    name: str
+    is_admin: bool
+    api_key_id: int | None
+
+
+def create_user(session: Session, name: str, *, is_admin: bool = False) -> User:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("User name must be 1-100 characters")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"User {name!r} already exists")
+    user = User(name=name, is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    billing.ensure_account(session, user.id)
+    return user
+
+
+def get_user_by_name(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"No user named {name!r}")
+    return user
+
+
+def create_api_key(
+    session: Session, settings: Settings, user_id: int, name: str = "default"
+) -> tuple[ApiKey, str]:
+    """Returns the row and the key itself, which is never retrievable again."""
+    key = new_api_key(settings.api_key_prefix)
+    row = ApiKey(
+        user_id=user_id,
+        name=name,
+        prefix=display_prefix(key, settings.api_key_prefix),
+        key_hash=hash_api_key(key, settings.secret),
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def list_api_keys(session: Session, user_id: int) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+
+def revoke_api_key(session: Session, prefix: str) -> int:
+    result = session.execute(
+        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"No active key with prefix {prefix!r}")
+    return int(result.rowcount)
+
+
+def authenticate_api_key(session: Session, settings: Settings, key: str) -> Principal:
+    """Unknown and revoked keys get the same answer, so neither can be told apart."""
+    if not key.startswith(settings.api_key_prefix) or len(key) > 200:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    digest = hash_api_key(key, settings.secret)
+    row = session.execute(
+        select(ApiKey, User)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.prefix == display_prefix(key, settings.api_key_prefix))
+    ).all()
+    for api_key, user in row:
+        # Constant-time comparison of digests; the prefix lookup only narrows the candidates.
+        if keys_match(api_key.key_hash, digest) and api_key.revoked_at is None and user.is_active:
+            return Principal(user.id, user.name, user.is_admin, api_key.id)
+    raise Unauthorized(INVALID_CREDENTIALS)
+
+
+def authenticate_bearer(session: Session, settings: Settings, token: str) -> Principal:
+    """A Bearer value is an API key when it has the key prefix, else a JWT."""
+    if token.startswith(settings.api_key_prefix):
+        return authenticate_api_key(session, settings, token)
+    user_id = decode_jwt(token, settings)
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    return Principal(user.id, user.name, user.is_admin, None)
+
+
+def ensure_first_admin(session: Session, settings: Settings) -> str | None:
+    """On an empty database: an admin with starter credits; returns its new key (shown once)."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    admin = create_user(session, "admin", is_admin=True)
+    if settings.starter_credits > 0:
+        billing.grant(session, admin.id, settings.starter_credits, note="starter credits")
+    _, key = create_api_key(session, settings, admin.id, name="first admin key")
+    return key

@@ -1,0 +1,132 @@
+"""The clone job: samples from storage → (denoise) → app.cloning.pipeline → stored artifact and
+normalised samples → voice COMPLETED, or FAILED with a message a person can act on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audio import DecodedAudio, decode_audio, denoise, encode_audio
+from app.cloning.pipeline import WORK_RATE, build_voice
+from app.core.db import utcnow
+from app.core.errors import DomainError
+from app.jobs.models import Job
+from app.jobs.tasks import JobContext, JobFailed, JobOutcome, TaskSpec, register
+from app.storage import BlobStore, get_store
+from app.voices.models import Voice, VoiceSample
+
+
+def artifact_key(voice_uuid: str) -> str:
+    return f"voices/{voice_uuid}/artifact.json"
+
+
+def clean_sample_key(voice_uuid: str, position: int) -> str:
+    """Where the trimmed, loudness-normalised sample is kept (deleted with the voice's prefix)."""
+    return f"voices/{voice_uuid}/clean/{position}.flac"
+
+
+def _run(ctx: JobContext) -> JobOutcome:
+    from app.core.db import session_scope
+
+    store = get_store(ctx.settings)
+    with session_scope(ctx.settings) as session:
+        voice = session.get(Voice, ctx.voice_id)
+        if voice is None or voice.deleted_at is not None:
+            raise JobFailed("The voice was deleted before cloning finished")
+        voice_uuid = voice.uuid
+        language = voice.language
+        keys = list(
+            session.scalars(
+                select(VoiceSample.storage_key)
+                .where(VoiceSample.voice_id == voice.id)
+                .order_by(VoiceSample.position)
+            )
+        )
+    if not keys:
+        raise JobFailed("The voice has no samples")
+    ctx.report_progress(2)
+    samples = []
+    for n, key in enumerate(keys, start=1):
+        try:
+            audio = decode_audio(
+                store.get(key),
+                target_rate=WORK_RATE,
+                max_seconds=600,
+                max_sample_rate=ctx.settings.max_sample_rate,
+            )
+        except DomainError as exc:
+            raise JobFailed(f"Sample {n}: {exc.message}") from exc
+        if ctx.params.get("denoise"):
+            audio = replace(audio, samples=denoise(audio.samples, audio.sample_rate))
+        samples.append(audio)
+    ctx.report_progress(8)
+    if ctx.settings.clone_engine == "xtts":
+        return _run_xtts(ctx, store, voice_uuid, samples, language)
+    try:
+        result = build_voice(samples, ctx.settings, ctx.report_progress, language=language)
+    except DomainError as exc:
+        raise JobFailed(exc.message) from exc
+    for position, clean in enumerate(result.clean_samples):
+        data = encode_audio(clean, result.sample_rate, "flac")
+        store.put(clean_sample_key(voice_uuid, position), data, "audio/flac")
+    key = artifact_key(voice_uuid)
+    store.put(key, json.dumps(result.artifact).encode(), "application/json")
+    ctx.report_progress(95)
+    return JobOutcome(
+        result_key=key,
+        data={"embedding": result.embedding, "quality": result.quality_similarity},
+    )
+
+
+def _run_xtts(
+    ctx: JobContext, store: BlobStore, voice_uuid: str, samples: list[DecodedAudio], language: str | None
+) -> JobOutcome:
+    """GPU hosts: XTTS conditioning latents are the artifact (stored beside a small JSON)."""
+    from app.cloning.xtts import build_xtts_voice
+
+    try:
+        latents, meta = build_xtts_voice(samples, ctx.settings, ctx.report_progress, language=language)
+    except DomainError as exc:
+        raise JobFailed(exc.message) from exc
+    embedding = meta.pop("embedding")
+    meta["latents_key"] = f"voices/{voice_uuid}/xtts_latents.pt"
+    store.put(meta["latents_key"], latents, "application/octet-stream")
+    key = artifact_key(voice_uuid)
+    store.put(key, json.dumps(meta).encode(), "application/json")
+    ctx.report_progress(95)
+    return JobOutcome(result_key=key, data={"embedding": embedding, "quality": meta["quality"]["similarity"]})
+
+
+def _on_started(session: Session, job: Job) -> None:
+    voice = session.get(Voice, job.voice_id) if job.voice_id else None
+    if voice is not None and voice.status == "pending":
+        voice.status = "processing"
+
+
+def _on_completed(session: Session, job: Job, outcome: JobOutcome) -> None:
+    voice = session.get(Voice, job.voice_id) if job.voice_id else None
+    if voice is None:
+        return
+    voice.status = "completed"
+    voice.error_message = None
+    voice.artifact_key = outcome.result_key
+    voice.embedding = outcome.data.get("embedding")
+    voice.quality_similarity = outcome.data.get("quality")
+    voice.processed_at = utcnow()
+
+
+def _on_failed(session: Session, job: Job, message: str) -> None:
+    voice = session.get(Voice, job.voice_id) if job.voice_id else None
+    if voice is None:
+        return
+    voice.status = "failed"
+    voice.error_message = message
+    voice.processed_at = utcnow()
+
+
+register(
+    TaskSpec(kind="clone", run=_run, on_started=_on_started, on_completed=_on_completed, on_failed=_on_failed)
+)

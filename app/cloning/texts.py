@@ -1,0 +1,31 @@
+"""Fixed texts the clone pipeline has the base voice read.
+
+Three different texts, so that nothing is scored on what it was tuned on:
+- SOURCE_PASSAGE (~30 s): the base voice's own statistics (F0, long-term envelope, formants).
+- CALIBRATION_TEXT (~8 s): converted once per candidate profile while tuning.
+- TEST_TEXT (~6 s): spoken with the finished voice and compared with the held-out audio.
+Harvard sentences (IEEE 1969, public domain) are phonetically balanced, so short passages
+cover the vowel space that formant and envelope statistics need.
+"""
+
+from __future__ import annotations
+
+SOURCE_PASSAGE = (
+    "A small boat drifted slowly toward the quiet harbour as the evening light faded over the hills. "
+    "On the pier, an old fisherman was mending his nets and humming a tune nobody else remembered. "
+    "Children ran along the sand, shouting at the gulls and daring each other to touch the cold water. "
+    "Behind them, the bakery was pulling the last warm loaves out of the oven before closing for the night. "
+    "By the time the first stars appeared, the village had settled into its usual calm, "
+    "and only the sound of the waves could be heard against the rocks. "
+    "Tomorrow the market would open early, and everyone would be back to their busy routines."
+)
+
+CALIBRATION_TEXT = (
+    "The small pup gnawed a hole in the sock. The fish twisted and turned on the bent hook. "
+    "Press the pants and sew a button on the vest. The swan dive was far short of perfect."
+)
+
+TEST_TEXT = (
+    "The boy was there when the sun rose. A rod is used to catch pink salmon. "
+    "The source of the huge river is the clear spring. Help the woman get back to her feet."
+)

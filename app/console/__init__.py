@@ -1,0 +1,1 @@
+"""The web console: one static page (HTML, vanilla JS, CSS) served at /console."""

@@ -1,0 +1,48 @@
+"""Start-up work shared by `chorus serve` and the app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.core.config import Settings
+from app.core.db import session_scope
+from app.jobs.queue import get_queue
+from app.jobs.reconciler import ReconcilerThread, reconcile
+
+log = logging.getLogger("chorus")
+
+
+def ensure_first_admin(settings: Settings) -> str | None:
+    """Create the first admin with starter credits on an empty database; returns its key once."""
+    from app.auth.service import ensure_first_admin as _ensure
+
+    with session_scope(settings) as session:
+        return _ensure(session, settings)
+
+
+@dataclass
+class BackgroundHandles:
+    reconciler: ReconcilerThread
+
+
+def start_background(settings: Settings) -> BackgroundHandles:
+    from app.voices.builtin import sync_builtin_voices
+
+    sync_builtin_voices(settings)
+    if settings.warm_models:
+        from app.engines import registry
+
+        registry.warm_up()
+    get_queue(settings)  # create the in-process pool (embedded) or Redis client now
+    try:
+        reconcile(settings)
+    except Exception:
+        log.exception("start-up reconcile failed")
+    thread = ReconcilerThread(settings, settings.reconcile_interval_seconds)
+    thread.start()
+    return BackgroundHandles(reconciler=thread)
+
+
+def stop_background(handles: BackgroundHandles) -> None:
+    handles.reconciler.stop()

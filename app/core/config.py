@@ -1,0 +1,166 @@
+"""Settings, read from the environment with the `CHORUS_` prefix.
+
+The embedded default needs nothing set: SQLite and blobs live under DATA_DIR, jobs run
+on in-process threads, and a secret key is generated once and kept in DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The one value we refuse outside dev: it appears in docs and examples.
+INSECURE_DEFAULT_SECRET = "change-me"
+
+
+class CostsTable(BaseModel):
+    """Credits charged per unit of work (defaults from the source documents)."""
+
+    clone: int = 1000
+    tts_per_byte: int = 1
+    preview: int = 0
+    transcription_per_second: int = 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHORUS_", env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    env: Literal["dev", "test", "production"] = "production"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_public_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    secret_key: SecretStr | None = None
+    models_dir: Path | None = None
+    # Load Piper and warm Resemblyzer at start so the first request is not the slow one.
+    warm_models: bool = True
+    # Threads per Piper synthesis (0: onnxruntime's default, all cores). 1 lets concurrent
+    # requests scale across cores instead of contending inside each synthesis.
+    tts_threads: int = 0
+    # Whisper model behind OpenAI's whisper-1 and other transcription model names: base | tiny.en.
+    transcription_model: Literal["base", "tiny.en"] = "base"
+    clone_engine: Literal["timbre", "xtts"] = "timbre"
+    xtts_model_dir: Path | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = None
+
+    api_key_prefix: str = "ap_"
+    jwt_ttl_seconds: int = 3600
+    signed_url_ttl_seconds: int = 3600
+    starter_credits: int = 100_000
+
+    # Limits on what a client may send.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    max_form_fields: int = 100
+    max_audio_seconds: float = 600.0
+    max_sample_rate: int = 192_000
+    max_tts_chars: int = 4096
+
+    rate_limit_per_minute: int = 600
+
+    # Outbound fetches (voice_url downloads, webhooks): SSRF rules apply unless the host is listed.
+    fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    fetch_max_bytes: int | None = None  # None: max_upload_bytes
+    fetch_timeout_seconds: float = 10.0
+    costs: CostsTable = Field(default_factory=CostsTable)
+
+    # Jobs.
+    job_lease_seconds: int = 300
+    # Hard cap on one attempt in an RQ worker; leases are heartbeat-extended, so this is not tied to them.
+    job_timeout_seconds: int = 1800
+    job_max_attempts: int = 3
+    job_retry_base_seconds: float = 2.0
+    worker_threads: int = 2
+    # Nice value for heavy compute: RQ worker processes, embedded job threads and Whisper inside the
+    # API, so request handling keeps the CPU when cores are saturated. 0 runs them at normal priority
+    # (Whisper's decoding threads still one step down: faster, see WhisperEngine).
+    compute_nice: int = Field(default=10, ge=0, le=19)
+    reconcile_interval_seconds: float = 30.0
+
+    @field_validator("fetch_allow_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        """CHORUS_FETCH_ALLOW_HOSTS as a JSON list or a comma-separated list; kept lower case."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            return [str(h).strip().lower().strip("[]") for h in value if str(h).strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_insecure_secret(self) -> Settings:
+        if (
+            self.secret_key is not None
+            and self.secret_key.get_secret_value() == INSECURE_DEFAULT_SECRET
+            and self.env != "dev"
+        ):
+            raise ValueError(
+                "CHORUS_SECRET_KEY is the insecure default; set a random value "
+                "(or CHORUS_ENV=dev for local development)"
+            )
+        if not self.embedded_database and self.secret_key is None and self.env != "dev":
+            raise ValueError("CHORUS_SECRET_KEY must be set when CHORUS_DATABASE_URL points at a server")
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'chorus.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @property
+    def resolved_fetch_max_bytes(self) -> int:
+        return self.fetch_max_bytes if self.fetch_max_bytes is not None else self.max_upload_bytes
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").resolve()
+
+    @property
+    def secret(self) -> str:
+        """The signing key; on the embedded default one is generated once and kept in DATA_DIR."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # Exclusive create: two processes starting together agree on one key.
+        try:
+            with open(key_file, "x") as f:
+                f.write(key)
+            key_file.chmod(0o600)
+        except FileExistsError:
+            return key_file.read_text().strip()
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

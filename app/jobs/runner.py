@@ -1,0 +1,126 @@
+"""Runs one job: claim, work under a heartbeat-extended lease, then record the outcome.
+
+Entry point for RQ workers and the in-process thread pool alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session
+
+import app.models  # noqa: F401  (a worker process needs every table mapped, e.g. for foreign keys)
+from app.core.config import Settings, get_settings
+from app.core.db import session_scope
+from app.jobs import service
+from app.jobs.models import Job
+from app.jobs.tasks import JobContext, JobFailed, JobOutcome, find_task, get_task
+
+log = logging.getLogger(__name__)
+
+
+class _Heartbeat:
+    """Extends the job's lease while the work runs, so only a dead worker's lease expires."""
+
+    def __init__(self, job_id: int, attempt: int, settings: Settings) -> None:
+        self.job_id, self.attempt, self.settings = job_id, attempt, settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"lease-{job_id}")
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        interval = max(0.5, self.settings.job_lease_seconds / 3)
+        while not self._stop.wait(interval):
+            try:
+                with session_scope(self.settings) as session:
+                    service.extend_lease(session, self.job_id, self.attempt, self.settings.job_lease_seconds)
+            except Exception:
+                log.warning("could not extend lease of job %s", self.job_id, exc_info=True)
+
+
+def run_job(job_id: int, settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    with session_scope(settings) as session:
+        if not service.claim(session, job_id, settings.job_lease_seconds):
+            log.info("job %s not pending; another worker has it or it is final", job_id)
+            return
+        job = session.get(Job, job_id)
+        assert job is not None
+        spec = get_task(job.kind)
+        if spec.on_started:
+            spec.on_started(session, job)
+        attempt, max_attempts = job.attempts, job.max_attempts
+        ctx = JobContext(
+            job_id=job.id,
+            owner_id=job.owner_id,
+            voice_id=job.voice_id,
+            params=dict(job.params or {}),
+            attempt=attempt,
+            settings=settings,
+            report_progress=lambda pct: _report_progress(job_id, attempt, pct, settings),
+        )
+
+    try:
+        with _Heartbeat(job_id, attempt, settings):
+            outcome = spec.run(ctx)
+    except JobFailed as exc:
+        _fail(job_id, attempt, str(exc), settings)
+    except Exception as exc:
+        log.exception("job %s attempt %s failed", job_id, attempt)
+        if attempt < max_attempts:
+            with session_scope(settings) as session:
+                service.requeue(
+                    session, job_id, attempt, settings.job_retry_base_seconds * 2 ** (attempt - 1), settings
+                )
+        else:
+            _fail(job_id, attempt, f"Processing failed after {attempt} attempts: {_describe(exc)}", settings)
+    else:
+        _complete(job_id, attempt, outcome, settings)
+
+
+def _report_progress(job_id: int, attempt: int, pct: int, settings: Settings) -> None:
+    with session_scope(settings) as session:
+        service.set_progress(session, job_id, attempt, pct)
+
+
+def _complete(job_id: int, attempt: int, outcome: JobOutcome, settings: Settings) -> None:
+    with session_scope(settings) as session:
+        job = service.mark_completed(
+            session,
+            job_id,
+            attempt,
+            result_key=outcome.result_key,
+            duration=outcome.duration,
+            credits_spent=outcome.credits_spent,
+        )
+        if job is not None:
+            spec = get_task(job.kind)
+            if spec.on_completed:
+                spec.on_completed(session, job, outcome)
+
+
+def _fail(job_id: int, attempt: int | None, message: str, settings: Settings) -> None:
+    with session_scope(settings) as session:
+        fail_job(session, job_id, message, attempt=attempt)
+
+
+def fail_job(session: Session, job_id: int, message: str, *, attempt: int | None = None) -> None:
+    """Mark failed (releasing credits) and let the task kind record it on its domain rows."""
+    job = service.mark_failed(session, job_id, message, attempt=attempt)
+    if job is not None:
+        spec = find_task(job.kind)
+        if spec is not None and spec.on_failed:
+            spec.on_failed(session, job, message)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:300]

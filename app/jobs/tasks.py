@@ -1,0 +1,96 @@
+"""Task kinds a worker can run. Domains register theirs; the runner looks them up by `Job.kind`."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.jobs.models import Job
+
+
+class JobFailed(Exception):
+    """A failure that retrying cannot fix; the message is shown to the user."""
+
+
+@dataclass
+class JobOutcome:
+    result_key: str | None = None
+    duration: float | None = None
+    credits_spent: int | None = None  # None: capture the whole hold
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobContext:
+    job_id: int
+    owner_id: int
+    voice_id: int | None
+    params: dict[str, Any]
+    attempt: int
+    settings: Settings
+    report_progress: Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    kind: str
+    # The work, outside any transaction: engines, storage. Returns or raises.
+    run: Callable[[JobContext], JobOutcome]
+    # In the transaction that records the final state (e.g. the voice's status).
+    on_completed: Callable[[Session, Job, JobOutcome], None] | None = None
+    on_failed: Callable[[Session, Job, str], None] | None = None
+    # In the transaction that moves the job to processing.
+    on_started: Callable[[Session, Job], None] | None = None
+
+
+_TASKS: dict[str, TaskSpec] = {}
+
+# Modules that register task kinds; imported lazily so a worker only needs this list.
+TASK_MODULES = ["app.jobs.tasks", "app.voices.tasks", "app.speech.tasks", "app.cloning.tasks"]
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    _TASKS[spec.kind] = spec
+    return spec
+
+
+def find_task(kind: str) -> TaskSpec | None:
+    """The spec for a queued kind, or None for inline kinds that have no worker task."""
+    try:
+        return get_task(kind)
+    except KeyError:
+        return None
+
+
+def get_task(kind: str) -> TaskSpec:
+    if kind not in _TASKS:
+        for module in TASK_MODULES:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+    return _TASKS[kind]
+
+
+def _run_diagnostic(ctx: JobContext) -> JobOutcome:
+    """A harmless task proving the job machinery: sleeps in steps, optionally fails."""
+    seconds = float(ctx.params.get("seconds", 0.0))
+    steps = max(1, int(seconds * 10))
+    for step in range(steps):
+        time.sleep(seconds / steps)
+        ctx.report_progress(int(100 * (step + 1) / steps))
+    if ctx.params.get("fail"):
+        if ctx.params.get("retryable"):
+            raise RuntimeError("diagnostic task failed (retryable)")
+        raise JobFailed("diagnostic task was asked to fail")
+    return JobOutcome(data={"attempt": ctx.attempt})
+
+
+register(TaskSpec(kind="diagnostic", run=_run_diagnostic))

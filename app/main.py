@@ -1,0 +1,79 @@
+"""create_app(): middleware, the five families, platform routes, and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.api import credits, files, platform
+from app.api.clone.routes import router as clone_router
+from app.api.envelope.routes import router as envelope_router
+from app.api.errors import install_error_handlers
+from app.api.idempotency import IdempotencyMiddleware
+from app.api.middleware import PlatformMiddleware
+from app.api.native.analytics import router as analytics_router
+from app.api.native.collections import router as collections_router
+from app.api.native.routes import router as native_router
+from app.api.openai.routes import build_router as build_openai_router
+from app.api.voiceai.routes import router as voiceai_router
+from app.console.routes import router as console_router
+from app.core.config import Settings, get_settings
+from app.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.jobs import webhooks
+
+log = logging.getLogger("chorus")
+
+
+def _limiter(settings: Settings) -> RateLimiter:
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url, settings.rate_limit_per_minute)
+    return MemoryRateLimiter(settings.rate_limit_per_minute)
+
+
+def create_app(settings: Settings | None = None, *, run_background: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.core.bootstrap import start_background, stop_background
+
+        handles = start_background(settings) if run_background else None
+        yield
+        if handles is not None:
+            stop_background(handles)
+
+    app = FastAPI(
+        title="Chorus",
+        version="0.1.0",
+        description="Self-hosted voice API: cloning, TTS, STT and credits in five API shapes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    webhooks.install(settings)  # importing app.jobs.webhooks registers its final-state listener
+    # Added first so PlatformMiddleware (rate limit, body cap) wraps it.
+    app.add_middleware(IdempotencyMiddleware, settings=settings)
+    app.add_middleware(PlatformMiddleware, settings=settings, limiter=_limiter(settings))
+
+    app.include_router(platform.router)
+    app.include_router(files.router)
+    app.include_router(credits.router)
+    app.include_router(native_router)
+    app.include_router(collections_router)
+    app.include_router(analytics_router)
+    app.include_router(voiceai_router)  # before clone: /api/v1/tts/voices is voice.ai's
+    app.include_router(clone_router)
+    app.include_router(envelope_router)
+    app.include_router(console_router)
+    app.include_router(build_openai_router(), prefix="/v1")
+    app.include_router(build_openai_router(), prefix="/api/v1", include_in_schema=False)
+    return app
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory app.main:app_factory`."""
+    return create_app()

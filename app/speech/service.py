@@ -1,0 +1,122 @@
+"""Speech requests: validation, cost, and TTS jobs. Families translate their shapes to these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audio import check_format
+from app.core.config import Settings
+from app.core.errors import InvalidInput
+from app.jobs import service as jobs
+from app.jobs.models import Job
+from app.speech.text import normalise_text
+from app.voices import service as voices
+from app.voices.models import Voice
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+MIN_PITCH, MAX_PITCH = -12.0, 12.0
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    speed: float = 1.0
+    pitch: float = 0.0
+    format: str = "mp3"
+    language: str | None = None
+
+
+def validate(
+    req: SpeechRequest, settings: Settings, *, max_chars: int | None = None, max_bytes: int | None = None
+) -> SpeechRequest:
+    """Reject what cannot be spoken, with a message a person can act on."""
+    limit = max_chars or settings.max_tts_chars
+    if not req.text or not req.text.strip():
+        raise InvalidInput("Text is empty", param="text")
+    if len(req.text) > limit:
+        raise InvalidInput(f"Text is {len(req.text)} characters; the limit is {limit}", param="text")
+    if max_bytes is not None and len(req.text.encode()) > max_bytes:
+        raise InvalidInput(f"Text is {len(req.text.encode())} bytes; the limit is {max_bytes}", param="text")
+    normalise_text(req.text)  # raises when nothing speakable remains
+    if not MIN_SPEED <= req.speed <= MAX_SPEED:
+        raise InvalidInput(f"speed must be between {MIN_SPEED} and {MAX_SPEED}", param="speed")
+    if not MIN_PITCH <= req.pitch <= MAX_PITCH:
+        raise InvalidInput(f"pitch must be between {MIN_PITCH:g} and {MAX_PITCH:g} semitones", param="pitch")
+    return SpeechRequest(
+        req.text,
+        float(req.speed),
+        float(req.pitch),
+        check_format(req.format),
+        req.language.strip().lower() if req.language else None,
+    )
+
+
+def cost(text: str, settings: Settings) -> int:
+    """1 credit per UTF-8 byte by default (the costs table decides)."""
+    return len(text.encode("utf-8")) * settings.costs.tts_per_byte
+
+
+def speakable_voice(session: Session, user_id: int, ref: str | int, language: str | None = None) -> Voice:
+    """A voice the user may speak with, that is ready, and speaks the asked language."""
+    voice = voices.get_readable_voice(session, user_id, ref)
+    if voice.status != "completed":
+        raise InvalidInput(
+            f"Voice {voice.voice_id} is {voice.status.upper()}; only COMPLETED voices can speak"
+        )
+    if language and voice.language and language.split("-")[0] != voice.language.split("-")[0]:
+        raise InvalidInput(
+            f"Voice {voice.name} speaks {voice.language}; language {language} is not supported"
+        )
+    return voice
+
+
+def create_tts_job(
+    session: Session,
+    settings: Settings,
+    *,
+    user_id: int,
+    voice_ref: str | int,
+    request: SpeechRequest,
+    callback_url: str | None = None,
+    extra: dict[str, Any] | None = None,
+    max_chars: int | None = None,
+    max_bytes: int | None = None,
+) -> Job:
+    """Hold the cost and queue the job; `max_chars`/`max_bytes` let a family keep its own limits."""
+    req = validate(request, settings, max_chars=max_chars, max_bytes=max_bytes)
+    voice = speakable_voice(session, user_id, voice_ref, req.language)
+    params = {
+        "text": req.text,
+        "speed": req.speed,
+        "pitch": req.pitch,
+        "format": req.format,
+        "language": req.language,
+        **(extra or {}),
+    }
+    return jobs.create_job(
+        session,
+        settings,
+        owner_id=user_id,
+        kind="speech",
+        params=params,
+        credits=cost(req.text, settings),
+        voice_id=voice.id,
+        callback_url=callback_url,
+    )
+
+
+def list_tts_jobs(
+    session: Session, user_id: int, *, status: str | None, skip: int, limit: int
+) -> tuple[list[Job], int]:
+    query = select(Job).where(Job.owner_id == user_id, Job.kind == "speech")
+    if status:
+        query = query.where(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Job.created_at.desc(), Job.id.desc()).offset(skip).limit(limit)
+    ).all()
+    return list(rows), int(total)

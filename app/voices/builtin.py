@@ -1,0 +1,70 @@
+"""The built-in voice catalogue in the database: synced at start, idempotently.
+
+Rows are keyed by `builtin_key`; a voice that leaves the catalogue is soft-deleted, one that
+comes back is restored, so ids stay stable across restarts and upgrades.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from app.core.config import Settings
+from app.core.db import session_scope, utcnow
+from app.voices.models import Voice
+
+log = logging.getLogger(__name__)
+
+
+def catalogue(settings: Settings) -> dict[str, Any]:
+    """Every built-in voice by key: the derived catalogue plus Piper voices in the models folder."""
+    from app.engines.catalogue import builtin_voices
+
+    return {v.key: v for v in builtin_voices(settings.resolved_models_dir)}
+
+
+def builtin_speaker_parts(key: str, settings: Settings) -> tuple[Any, Any]:
+    """(Piper engine, timbre profile or None) for a built-in voice key."""
+    from app.engines import registry
+
+    spec = catalogue(settings).get(key)
+    if spec is None:
+        raise KeyError(key)
+    return registry.get_piper_engine(spec.engine, settings), spec.profile
+
+
+def sync_builtin_voices(settings: Settings) -> int:
+    """Insert or refresh a row per catalogue voice; returns how many exist afterwards."""
+    specs = catalogue(settings)
+    now = utcnow()
+    with session_scope(settings) as session:
+        rows = {v.builtin_key: v for v in session.scalars(select(Voice).where(Voice.kind == "builtin"))}
+        for key, spec in specs.items():
+            row = rows.get(key)
+            if row is None:
+                row = Voice(
+                    kind="builtin",
+                    builtin_key=key,
+                    owner_id=None,
+                    status="completed",
+                    is_public=True,
+                    engine="piper",
+                    processed_at=now,
+                )
+                session.add(row)
+            row.name = spec.name
+            row.description = spec.description
+            row.language = spec.language
+            row.gender = spec.gender
+            row.style = spec.style
+            row.age_range = getattr(spec, "age_range", None)
+            row.category = getattr(spec, "category", None) or "built-in"
+            row.tags = list(getattr(spec, "tags", []) or [])
+            row.deleted_at = None
+        for key, row in rows.items():
+            if key not in specs and row.deleted_at is None:
+                row.deleted_at = now
+    log.info("built-in voices synced: %d", len(specs))
+    return len(specs)

@@ -1,0 +1,97 @@
+"""Voice previews: short samples generated on demand, cached per (voice, text, format, speed,
+pitch) in storage, and free."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from app.audio import content_type, encode_audio, file_extension
+from app.core.config import Settings
+from app.core.errors import InvalidInput, NotFound
+from app.speech.speakers import speaker_for, synthesize
+from app.storage import BlobStore
+from app.voices.models import Voice
+from app.voices.service import voice_storage_prefix
+
+DEFAULT_PREVIEW_TEXT = "Hello! This is {name}. I can read your stories, messages and news aloud."
+MAX_PREVIEW_WORDS = 50
+BATCH_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Preview:
+    voice: Voice
+    key: str
+    duration: float
+    format: str
+    text: str
+
+
+def preview_text(voice: Voice, text: str | None) -> str:
+    text = (text or DEFAULT_PREVIEW_TEXT.format(name=voice.name)).strip()
+    if not text:
+        raise InvalidInput("Preview text is empty", param="text")
+    if len(text.split()) > MAX_PREVIEW_WORDS:
+        raise InvalidInput(f"Preview text is limited to {MAX_PREVIEW_WORDS} words", param="text")
+    return text
+
+
+def _key(voice: Voice, text: str, fmt: str, speed: float, pitch: float) -> str:
+    digest = hashlib.sha256(json.dumps([text, fmt, round(speed, 3), round(pitch, 3)]).encode()).hexdigest()[
+        :32
+    ]
+    return f"{voice_storage_prefix(voice)}previews/{digest}.{file_extension(fmt)}"
+
+
+def get_preview(
+    store: BlobStore,
+    settings: Settings,
+    voice: Voice,
+    *,
+    text: str | None = None,
+    fmt: str = "mp3",
+    speed: float = 1.0,
+    pitch: float = 0.0,
+    generate: bool = True,
+) -> Preview:
+    """The cached preview, made now if missing (NotFound when not allowed to make it)."""
+    if voice.status != "completed":
+        raise InvalidInput(
+            f"Voice {voice.voice_id} is {voice.status.upper()}; previews need a COMPLETED voice"
+        )
+    text = preview_text(voice, text)
+    key = _key(voice, text, fmt, speed, pitch)
+    meta_key = key.rsplit(".", 1)[0] + ".json"
+    if store.exists(meta_key) and store.exists(key):
+        meta = json.loads(store.get(meta_key))
+        return Preview(voice, key, float(meta["duration"]), fmt, text)
+    if not generate:
+        raise NotFound("No preview exists for this voice and these settings")
+    speaker = speaker_for(voice, store, settings)
+    audio = synthesize(speaker, text, speed=speed, pitch=pitch, language=None)
+    duration = round(len(audio) / speaker.sample_rate, 3)
+    store.put(key, encode_audio(audio, speaker.sample_rate, fmt), content_type(fmt))
+    store.put(meta_key, json.dumps({"duration": duration}).encode(), "application/json")
+    return Preview(voice, key, duration, fmt, text)
+
+
+def batch_previews(
+    store: BlobStore,
+    settings: Settings,
+    voices: list[Voice],
+    *,
+    text: str,
+    fmt: str,
+    speed: float,
+    pitch: float,
+) -> list[Preview]:
+    """Previews of several voices with the same text, synthesized concurrently."""
+
+    def one(voice: Voice) -> Preview:
+        return get_preview(store, settings, voice, text=text, fmt=fmt, speed=speed, pitch=pitch)
+
+    with ThreadPoolExecutor(max_workers=BATCH_WORKERS, thread_name_prefix="preview") as pool:
+        return list(pool.map(one, voices))

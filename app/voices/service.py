@@ -1,0 +1,171 @@
+"""The voice catalogue: visibility and ownership live in the queries, never in callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.core.db import after_commit, is_digits, row_id, utcnow
+from app.core.errors import Forbidden, InvalidInput, NotFound
+from app.jobs.models import Job
+from app.storage import BlobStore
+from app.voices.models import Voice
+
+BUILTIN = "builtin"
+CUSTOM = "custom"
+
+
+def readable_voices(user_id: int) -> Select[tuple[Voice]]:
+    """Voices this user may read and speak with: built-in, own, or someone's public voice."""
+    return select(Voice).where(
+        Voice.deleted_at.is_(None),
+        or_(Voice.kind == BUILTIN, Voice.owner_id == user_id, Voice.is_public.is_(True)),
+    )
+
+
+def _by_ref(query: Select[tuple[Voice]], ref: str | int) -> Select[tuple[Voice]]:
+    text = str(ref).strip()
+    if is_digits(text):
+        return query.where(Voice.id == (row_id(text) or 0))
+    if text.startswith("voice_"):
+        return query.where(Voice.voice_id == text)
+    return query.where(Voice.uuid == text)
+
+
+def get_readable_voice(session: Session, user_id: int, ref: str | int) -> Voice:
+    """By integer id, uuid or voice_id; another user's private voice is NotFound."""
+    voice = session.scalar(_by_ref(readable_voices(user_id), ref))
+    if voice is None:
+        raise NotFound("Voice not found")
+    return voice
+
+
+def get_changeable_voice(session: Session, user_id: int, ref: str | int) -> Voice:
+    """A voice the user may change: readable ones that are not theirs are Forbidden."""
+    voice = get_readable_voice(session, user_id, ref)
+    if voice.kind == BUILTIN:
+        raise Forbidden("Built-in voices cannot be changed")
+    if voice.owner_id != user_id:
+        raise Forbidden("You can only change your own voices")
+    return voice
+
+
+@dataclass
+class VoiceFilters:
+    voice_type: str | None = None  # builtin | custom
+    owned_only: bool = False
+    is_public: bool | None = None
+    include_public: bool = True
+    category: str | None = None
+    language: str | None = None
+    gender: str | None = None
+    style: str | None = None
+    statuses: tuple[str, ...] | None = None
+    keyword: str | None = None
+
+
+def filtered_voices(user_id: int, filters: VoiceFilters) -> Select[tuple[Voice]]:
+    query = readable_voices(user_id)
+    if filters.owned_only:
+        query = query.where(Voice.owner_id == user_id)
+    if not filters.include_public:
+        query = query.where(or_(Voice.kind == BUILTIN, Voice.owner_id == user_id))
+    if filters.voice_type:
+        query = query.where(Voice.kind == filters.voice_type)
+    if filters.is_public is not None:
+        query = query.where(Voice.is_public.is_(filters.is_public))
+    for column, value in (
+        (Voice.category, filters.category),
+        (Voice.language, filters.language),
+        (Voice.gender, filters.gender),
+        (Voice.style, filters.style),
+    ):
+        if value:
+            query = query.where(func.lower(column) == value.lower())
+    if filters.statuses:
+        query = query.where(Voice.status.in_(filters.statuses))
+    if filters.keyword:
+        pattern = f"%{filters.keyword.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Voice.name).like(pattern),
+                func.lower(func.coalesce(Voice.description, "")).like(pattern),
+                func.lower(cast(Voice.tags, String)).like(pattern),
+            )
+        )
+    return query
+
+
+def list_voices(
+    session: Session, user_id: int, filters: VoiceFilters, *, skip: int, limit: int, order: Any = None
+) -> tuple[list[Voice], int]:
+    query = filtered_voices(user_id, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    ordering = order if order is not None else (Voice.kind.asc(), Voice.created_at.desc(), Voice.id.desc())
+    if not isinstance(ordering, tuple):
+        ordering = (ordering,)
+    rows = session.scalars(query.order_by(*ordering).offset(skip).limit(limit)).all()
+    return list(rows), int(total)
+
+
+UPDATABLE_FIELDS = (
+    "name",
+    "description",
+    "is_public",
+    "tags",
+    "category",
+    "style",
+    "language",
+    "gender",
+    "age_range",
+)
+
+
+def update_voice(session: Session, user_id: int, ref: str | int, changes: dict[str, Any]) -> Voice:
+    """Apply a partial update to the caller's own voice (unknown fields are the caller's 400)."""
+    voice = get_changeable_voice(session, user_id, ref)
+    for name, value in changes.items():
+        if name not in UPDATABLE_FIELDS:
+            raise InvalidInput(f"Field {name} cannot be changed")
+        if name == "name":
+            value = (value or "").strip()
+            if not value or len(value) > 200:
+                raise InvalidInput("Voice name must be 1-200 characters", param="name")
+        if name == "tags":
+            value = [str(t) for t in (value or [])]
+        setattr(voice, name, value)
+    voice.updated_at = utcnow()
+    session.flush()
+    return voice
+
+
+def voice_storage_prefix(voice: Voice) -> str:
+    """Everything stored for a voice (samples, artifact, previews) lives under this prefix."""
+    return f"voices/{voice.uuid}/"
+
+
+def delete_voice(session: Session, store: BlobStore, user_id: int, ref: str | int) -> Voice:
+    """Soft delete; its samples, artifact and previews leave storage once the delete commits."""
+    from app.voices.collections import remove_voice_everywhere
+
+    voice = get_changeable_voice(session, user_id, ref)
+    voice.deleted_at = utcnow()
+    remove_voice_everywhere(session, voice.id)
+    prefix = voice_storage_prefix(voice)
+    after_commit(session, lambda: store.delete_prefix(prefix))
+    session.flush()
+    return voice
+
+
+def latest_clone_job_ids(session: Session, voice_ids: list[int]) -> dict[int, str]:
+    if not voice_ids:
+        return {}
+    rows = session.execute(
+        select(Job.voice_id, Job.public_id)
+        .where(Job.voice_id.in_(voice_ids), Job.kind == "clone")
+        .order_by(Job.id)
+    ).all()
+    return {voice_id: public for voice_id, public in rows}

@@ -1,0 +1,162 @@
+"""Usage events and the analytics built on them.
+
+Every produced unit (a TTS job, a synchronous speech, a preview, a transcription or a
+translation) leaves one `UsageEvent`. Analytics only ever look at the caller's own events.
+
+Report windows (UTC, by calendar day): a period of N days covers today and the N-1 days
+before it, from midnight UTC of the first day up to the end of today. So `7d` has exactly
+7 daily buckets, `30d` 30, `90d` 90, `1y` 365. Weekly buckets are ISO weeks dated by their
+Monday, monthly buckets are dated by the 1st; the first weekly/monthly bucket is the one
+holding the window's first day (its date may be before that day, but only events inside
+the window are counted). Buckets are zero-filled and oldest first.
+
+Generations are tts and speech events; their characters and seconds make up the totals.
+Previews are free samples and are not counted. Bucketing runs in Python over one bounded
+query so it behaves the same on SQLite and Postgres.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.db import utcnow
+from app.voices.models import UsageEvent
+
+Period = Literal["7d", "30d", "90d", "1y"]
+Breakdown = Literal["daily", "weekly", "monthly"]
+
+KINDS = frozenset({"tts", "preview", "speech", "transcription", "translation"})
+GENERATION_KINDS = ("tts", "speech")
+PERIOD_DAYS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90, "1y": 365}
+
+
+def record_usage(
+    session: Session,
+    *,
+    user_id: int,
+    kind: str,
+    voice_id: int | None = None,
+    job_id: int | None = None,
+    characters: int = 0,
+    seconds: float = 0.0,
+) -> None:
+    """Append one usage event in the caller's transaction (flushed, never committed here)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown usage kind: {kind!r}")
+    session.add(
+        UsageEvent(
+            user_id=user_id,
+            kind=kind,
+            voice_id=voice_id,
+            job_id=job_id,
+            characters=max(0, int(characters)),
+            seconds=max(0.0, float(seconds)),
+        )
+    )
+    session.flush()
+
+
+def generation_counts(session: Session, voice_ids: list[int]) -> dict[int, int]:
+    """Generations per voice across all users (feeds `usage_stats.total_generations`);
+    every requested id is present, 0 when unused."""
+    counts = dict.fromkeys(voice_ids, 0)
+    if not voice_ids:
+        return counts
+    rows = session.execute(
+        select(UsageEvent.voice_id, func.count())
+        .where(UsageEvent.voice_id.in_(voice_ids), UsageEvent.kind.in_(GENERATION_KINDS))
+        .group_by(UsageEvent.voice_id)
+    ).all()
+    for voice_id, count in rows:
+        counts[int(voice_id)] = int(count)
+    return counts
+
+
+def _bucket_start(day: date, breakdown: str) -> date:
+    if breakdown == "weekly":
+        return day - timedelta(days=day.weekday())
+    if breakdown == "monthly":
+        return day.replace(day=1)
+    return day
+
+
+def _next_bucket(start: date, breakdown: str) -> date:
+    if breakdown == "weekly":
+        return start + timedelta(days=7)
+    if breakdown == "monthly":
+        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return start + timedelta(days=1)
+
+
+def report_window(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) in UTC for a period: midnight of the first day to midnight after today."""
+    if period not in PERIOD_DAYS:
+        raise ValueError(f"unknown period: {period!r}")
+    now = now or utcnow()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=PERIOD_DAYS[period] - 1)
+    return (
+        datetime.combine(first, time.min, tzinfo=UTC),
+        datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC),
+    )
+
+
+def usage_report(
+    session: Session,
+    user_id: int,
+    *,
+    voice_id: int | None = None,
+    period: Period = "30d",
+    breakdown: Breakdown = "daily",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Totals and zero-filled buckets over the caller's own generation events in the window."""
+    if breakdown not in ("daily", "weekly", "monthly"):
+        raise ValueError(f"unknown breakdown: {breakdown!r}")
+    start, end = report_window(period, now)
+    query = select(UsageEvent.created_at, UsageEvent.characters, UsageEvent.seconds).where(
+        UsageEvent.user_id == user_id,
+        UsageEvent.kind.in_(GENERATION_KINDS),
+        UsageEvent.created_at >= start,
+        UsageEvent.created_at < end,
+    )
+    if voice_id is not None:
+        query = query.where(UsageEvent.voice_id == voice_id)
+
+    buckets: dict[date, dict[str, Any]] = {}
+    day = _bucket_start(start.date(), breakdown)
+    last_day = (end - timedelta(days=1)).date()
+    while day <= last_day:
+        buckets[day] = {"date": day.isoformat(), "generations": 0, "characters": 0, "duration": 0.0}
+        day = _next_bucket(day, breakdown)
+
+    total_generations, total_characters, total_duration = 0, 0, 0.0
+    for created_at, characters, seconds in session.execute(query):
+        stamp = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+        bucket = buckets[_bucket_start(stamp.astimezone(UTC).date(), breakdown)]
+        bucket["generations"] += 1
+        bucket["characters"] += int(characters or 0)
+        bucket["duration"] += float(seconds or 0.0)
+        total_generations += 1
+        total_characters += int(characters or 0)
+        total_duration += float(seconds or 0.0)
+
+    rows = [buckets[key] for key in sorted(buckets)]
+    for row in rows:
+        row["duration"] = round(row["duration"], 3)
+    return {
+        "period": period,
+        "breakdown": breakdown,
+        "start": start,
+        "end": end,
+        "total_generations": total_generations,
+        "total_characters": total_characters,
+        "total_duration": round(total_duration, 3),
+        "buckets": rows,
+    }

@@ -1,0 +1,310 @@
+"""Load test on loopback against the deployed shape: Postgres, Redis/RQ with two workers.
+
+Run by hand:  .venv/bin/python bench/load.py [--seconds 60] [--steps 1,2,4,8,16] [--json out.json]
+
+Starts the API (`chorus serve`) and two `chorus worker` processes on a fresh Postgres database
+(127.0.0.1:5432/test as the admin connection), Redis db 12, and a local blob folder; creates a
+user; then drives a mix of requests — list voices, previews, generate+poll, transcriptions —
+at rising concurrency, splitting --seconds evenly between the steps. Prints throughput,
+p50/p95/p99 and error rate per route and step, the concurrency at which list-voices p50
+latency first doubles over the lowest step, and the step where total throughput saturates.
+Bounded in time and count; loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import wave
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+PG_ADMIN = os.environ.get("CHORUS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("CHORUS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+SECRET = "load-secret-" + "x" * 32
+MIX = (("list_voices", 0.6), ("preview", 0.2), ("generate_poll", 0.1), ("transcribe", 0.1))
+MAX_REQUESTS = 20_000  # a hard bound whatever the timing
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def speech_wav() -> bytes:
+    from app.engines.registry import get_tts
+
+    engine = get_tts("joe")
+    audio = np.concatenate(list(engine.stream("The load test speaks one short sentence for transcription.")))
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(engine.sample_rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+class Deployment:
+    def __init__(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="chorus-load-")
+        self.db = f"chorus_load_{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{self.db}"'))
+        admin.dispose()
+        self.env = {
+            **os.environ,
+            "CHORUS_ENV": "production",
+            "CHORUS_SECRET_KEY": SECRET,
+            "CHORUS_DATA_DIR": self.tmp.name,
+            "CHORUS_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{self.db}",
+            "CHORUS_REDIS_URL": REDIS,
+            "CHORUS_RATE_LIMIT_PER_MINUTE": "1000000",
+            "CHORUS_PORT": str(self.port),
+        }
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "app", *args], env=self.env, capture_output=True, text=True, check=True
+        )
+        return out.stdout
+
+    def start(self) -> str:
+        from redis import Redis
+
+        Redis.from_url(REDIS).flushdb()
+        self.cli("migrate")
+        self.cli("users", "create", "load")
+        self.cli("credits", "grant", "load", "100000000")
+        key = self.cli("keys", "create", "load").strip().splitlines()[-1]
+        log = open(Path(self.tmp.name) / "server.log", "wb")  # noqa: SIM115
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "app", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+        for _ in range(2):
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "app", "worker"],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
+                    return key
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("server did not become ready")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)'))
+        admin.dispose()
+        self.tmp.cleanup()
+
+
+async def run_step(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    voices: list[str],
+    wav: bytes,
+    concurrency: int,
+    seconds: float,
+    budget: list[int],
+) -> dict[str, list[tuple[float, bool]]]:
+    samples: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    stop_at = time.monotonic() + seconds
+    names = [n for n, _ in MIX]
+    weights = [w for _, w in MIX]
+
+    async def one(kind: str) -> bool:
+        if kind == "list_voices":
+            r = await client.get("/api/v1/voice/voice-profiles", params={"limit": 20}, headers=headers)
+            return r.status_code == 200
+        if kind == "preview":
+            voice = random.choice(voices)
+            r = await client.get(f"/api/v1/voice/voice-profiles/{voice}/preview", headers=headers)
+            return r.status_code == 200
+        if kind == "generate_poll":
+            voice = random.choice(voices)
+            r = await client.post(
+                f"/api/v1/voice/voices/{voice}/generate",
+                headers=headers,
+                json={"input_text": "A short line for the load test.", "audio_format": "mp3"},
+            )
+            if r.status_code != 202:
+                return False
+            job = r.json()["job_id"]
+            for _ in range(600):
+                s = await client.get(f"/api/v1/voice/tts-jobs/{job}/status", headers=headers)
+                status = s.json().get("status")
+                if status == "completed":
+                    return True
+                if status == "failed" or s.status_code != 200:
+                    return False
+                await asyncio.sleep(0.1)
+            return False
+        r = await client.post(
+            "/v1/audio/transcriptions",
+            headers=headers,
+            files={"file": ("a.wav", wav, "audio/wav")},
+            data={"model": "whisper-1"},
+        )
+        return r.status_code == 200
+
+    async def worker() -> None:
+        while time.monotonic() < stop_at and budget[0] > 0:
+            budget[0] -= 1
+            kind = random.choices(names, weights)[0]
+            started = time.perf_counter()
+            try:
+                ok = await one(kind)
+            except httpx.HTTPError:
+                ok = False
+            samples[kind].append((time.perf_counter() - started, ok))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return samples
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    deployment = Deployment()
+    wav = speech_wav()
+    try:
+        key = deployment.start()
+        headers = {"X-API-Key": key}
+        async with httpx.AsyncClient(base_url=deployment.base, timeout=120) as client:
+            listed = (
+                await client.get(
+                    "/api/v1/voice/voice-profiles", params={"voice_type": "STANDARD"}, headers=headers
+                )
+            ).json()
+            voices = [v["voice_id"] for v in listed["voices"]]
+            for voice in voices:  # warm the preview cache and the models once
+                await client.get(f"/api/v1/voice/voice-profiles/{voice}/preview", headers=headers)
+            steps = [int(s) for s in args.steps.split(",")]
+            per_step = args.seconds / len(steps)
+            budget = [MAX_REQUESTS]
+            results: dict[str, Any] = {"steps": []}
+            for concurrency in steps:
+                started = time.monotonic()
+                samples = await run_step(client, headers, voices, wav, concurrency, per_step, budget)
+                elapsed = time.monotonic() - started
+                step: dict[str, Any] = {
+                    "concurrency": concurrency,
+                    "seconds": round(elapsed, 1),
+                    "routes": {},
+                }
+                for kind, rows in samples.items():
+                    lat = [t for t, _ in rows]
+                    errors = sum(1 for _, ok in rows if not ok)
+                    step["routes"][kind] = {
+                        "requests": len(rows),
+                        "rps": round(len(rows) / elapsed, 2),
+                        "p50_ms": round(pct(lat, 50), 1),
+                        "p95_ms": round(pct(lat, 95), 1),
+                        "p99_ms": round(pct(lat, 99), 1),
+                        "error_rate": round(errors / len(rows), 4),
+                    }
+                results["steps"].append(step)
+                print(
+                    f"concurrency {concurrency}: "
+                    + ", ".join(
+                        f"{k} {v['rps']}/s p50 {v['p50_ms']} p95 {v['p95_ms']} "
+                        f"p99 {v['p99_ms']} err {v['error_rate']}"
+                        for k, v in step["routes"].items()
+                    ),
+                    flush=True,
+                )
+    finally:
+        deployment.stop()
+    base = results["steps"][0]["routes"].get("list_voices", {}).get("p50_ms")
+    doubled = next(
+        (
+            s["concurrency"]
+            for s in results["steps"]
+            if base and s["routes"].get("list_voices", {}).get("p50_ms", 0) >= 2 * base
+        ),
+        None,
+    )
+    results["latency_doubles_at"] = doubled
+    # Saturation: the first step whose total throughput is within 5% of the best step's; past it
+    # more clients only queue. The goal is judged there: list-voices p99 < 100 ms.
+    totals = [sum(r["rps"] for r in s["routes"].values()) for s in results["steps"]]
+    if totals:
+        saturated = next(s for s, t in zip(results["steps"], totals, strict=True) if t >= 0.95 * max(totals))
+        results["saturated_at"] = saturated["concurrency"]
+        results["list_voices_p99_at_saturation_ms"] = saturated["routes"].get("list_voices", {}).get("p99_ms")
+        results["total_rps"] = dict(zip([s["concurrency"] for s in results["steps"]], totals, strict=True))
+    total = {k: sum(s["routes"].get(k, {}).get("requests", 0) for s in results["steps"]) for k, _ in MIX}
+    results["total_requests"] = total
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--steps", default="1,2,4,8,16")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    print(f"list-voices p50 doubles at concurrency: {results['latency_doubles_at']}")
+    if "saturated_at" in results:
+        print("total throughput per step (req/s):", {c: round(t, 2) for c, t in results["total_rps"].items()})
+        print(
+            f"saturated at concurrency {results['saturated_at']} (throughput within 5% of the best step); "
+            f"list-voices p99 there: {results['list_voices_p99_at_saturation_ms']} ms (goal < 100)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Auth through HTTP: API keys (X-API-Key and Bearer), JWTs, revocation, stored hashes."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import sqlalchemy as sa
+
+from app.auth import service as auth
+from app.core.db import session_scope
+from tests.plugins.services import AppHarness
+
+
+def test_keys_use_the_ap_prefix_and_only_a_hash_is_stored(embedded: AppHarness) -> None:
+    account = embedded.make_user()
+    assert account.key.startswith("ap_") and len(account.key) > 40
+    with session_scope(embedded.settings) as session:
+        rows = session.execute(sa.text("SELECT prefix, key_hash FROM api_keys")).all()
+    assert rows and all(account.key not in (prefix, digest) for prefix, digest in rows)
+    assert rows[0].prefix == account.key[:11]
+
+
+def test_x_api_key_and_bearer_key_and_jwt_all_authenticate(embedded: AppHarness) -> None:
+    account = embedded.make_user(credits=1234)
+    c = embedded.client
+    assert c.get("/api/v1/credits", headers={"X-API-Key": account.key}).json()["credits"] == 1234
+    assert c.get("/api/v1/credits", headers={"Authorization": f"Bearer {account.key}"}).status_code == 200
+    token = c.post("/api/v1/auth/token", headers=account.headers).json()
+    assert token["token_type"] == "bearer" and token["expires_in"] > 0
+    claims = jwt.decode(token["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == str(account.user_id)
+    r = c.get("/api/v1/credits", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert r.status_code == 200 and r.json()["credits"] == 1234
+
+
+def test_unknown_and_revoked_keys_get_the_same_401(embedded: AppHarness) -> None:
+    account = embedded.make_user()
+    c = embedded.client
+    unknown = c.get("/api/v1/voice/voice-profiles", headers={"X-API-Key": "ap_" + "z" * 43})
+    with session_scope(embedded.settings) as session:
+        auth.revoke_api_key(session, account.key[:11])
+    revoked = c.get("/api/v1/voice/voice-profiles", headers=account.headers)
+    missing = c.get("/api/v1/voice/voice-profiles")
+    assert unknown.status_code == revoked.status_code == missing.status_code == 401
+    assert unknown.json() == revoked.json() == {"detail": "Invalid or missing API key"}
+
+
+def test_expired_or_forged_jwt_is_refused(embedded: AppHarness) -> None:
+    account = embedded.make_user()
+    now = int(time.time())
+    expired = jwt.encode(
+        {"sub": str(account.user_id), "exp": now - 10, "typ": "access"},
+        embedded.settings.secret,
+        algorithm="HS256",
+    )
+    forged = jwt.encode(
+        {"sub": str(account.user_id), "exp": now + 600, "typ": "access"},
+        "wrong-secret" * 4,
+        algorithm="HS256",
+    )
+    for token in (expired, forged, "not-a-token"):
+        r = embedded.client.get("/api/v1/credits", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, token
+
+
+def test_credits_route_reports_the_breakdown(embedded: AppHarness) -> None:
+    from app.billing import service as billing
+
+    account = embedded.make_user(credits=300)
+    with session_scope(embedded.settings) as session:
+        billing.grant(session, account.user_id, 200, permanent=True)
+    body = embedded.client.get("/api/v1/credits", headers=account.headers).json()
+    assert body == {
+        "success": True,
+        "credits": 500,
+        "breakdown": {"regular": 300, "permanent": 200, "held": 0, "resetAt": None},
+    }

