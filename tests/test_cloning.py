@@ -234,35 +234,32 @@ def test_more_samples_do_not_make_the_clone_worse(clones: dict[str, Any], target
 
 @pytest.mark.slow
 def test_speed_and_pitch_still_work_with_a_cloned_voice(clones: dict[str, Any]) -> None:
-    """Duration within 10% of the asked speed; F0 within 10% of the asked shift.
+    """Duration within 10% of the asked speed; F0 within 5% of the asked shift.
 
-    Piper is stochastic (each synthesis has its own durations and intonation), so the exact
-    F0 check runs the same audio through the per-chunk transformer with and without the
-    shift and compares frame by frame; the engine route is checked with wider bounds.
+    Piper samples noise (each take has its own durations and intonation), which once hid a
+    4-semitone shift in CI, so the engine here runs with Piper's noise off: takes differ only by
+    what was asked and their F0 tracks compare frame by frame. (Comparing two tracks' medians is
+    no good even then: the shifted take has other frames voiced, 1.13-1.36 for +4 semitones.)
     """
     from app.engines.timbre import world
-    from app.engines.timbre.transformer import TimbreTransformer
+    from app.engines.tts.piper import PiperEngine
 
-    engine = _joe()
+    joe = _joe()
+    engine = PiperEngine(joe.model_path, joe.config_path, noise_scale=0.0, noise_w_scale=0.0)
     profile = _profile(clones["single"])
     text = "The colt reared and threw the tall rider. Read verse out loud for pleasure."
     plain = engine.synthesize(text, profile=profile)
     fast = engine.synthesize(text, profile=profile, speed=1.5)
     assert len(fast) / len(plain) == pytest.approx(1 / 1.5, rel=0.1)
 
-    raw = engine.synthesize(text)
-    tracks = []
-    for p in (profile, profile.with_shift(4.0)):
-        tr = TimbreTransformer(p, RATE)
-        tracks.append(world.f0_track(np.concatenate([tr.process(raw), tr.flush()]).astype(np.float64), RATE))
-    a, b = tracks
-    both = (a > 0) & (b > 0)
-    assert float(np.median(b[both] / a[both])) == pytest.approx(2 ** (4 / 12), rel=0.1)
-
     higher = engine.synthesize(text, profile=profile, pitch=4.0)
-    assert 1.1 < _median_f0(higher) / _median_f0(plain) < 1.6
-    # The clone's own pitch is the speaker's (~190 Hz), not joe's (~130 Hz).
-    assert _median_f0(plain) > 1.2 * _median_f0(raw)
+    assert len(higher) == len(plain)
+    a, b = (world.f0_track(y.astype(np.float64), RATE) for y in (plain, higher))
+    both = (a > 0) & (b > 0)
+    assert both.sum() > 100
+    assert float(np.median(b[both] / a[both])) == pytest.approx(2 ** (4 / 12), rel=0.05)
+    # The clone's own pitch is the speaker's (~190 Hz), not joe's (~100-130 Hz).
+    assert _median_f0(plain) > 1.2 * _median_f0(engine.synthesize(text))
 
 
 def _click_ratio(y: np.ndarray, joins: list[int]) -> float:

@@ -134,7 +134,7 @@ def test_sdk_transcription_json_charges_per_second(live: LiveApp, speech_wav_byt
     result = live.sdk(account).audio.transcriptions.create(
         model="whisper-1", file=audio_file(speech_wav_bytes)
     )
-    assert {"quick", "brown", "fox", "stella", "station", "noon"} <= _words(result.text)
+    assert {"quick", "brown", "fox", "stella", "station", "noon"} <= _words(result.text), result.text
     cost = _cost(speech_wav_bytes)
     assert result.usage is not None and result.usage.type == "duration" and result.usage.seconds == cost
     assert live.balance(account) == (1000 - cost, 0)
@@ -155,7 +155,7 @@ def test_sdk_verbose_json_segments_and_words(live: LiveApp, short_speech_wav: by
     )
     assert result.language == "english"
     assert 2.0 < result.duration < 4.0
-    assert {"quick", "brown", "fox", "lazy", "dog"} <= _words(result.text)
+    assert {"quick", "brown", "fox", "lazy", "dog"} <= _words(result.text), result.text
     assert result.segments and result.words
     segment = result.segments[0].model_dump()
     assert set(segment) == {
@@ -217,7 +217,7 @@ def test_sdk_streamed_transcription_events(live: LiveApp, speech_wav_bytes: byte
     assert deltas and all(e.type == "transcript.text.delta" for e in deltas)
     assert done.type == "transcript.text.done"
     assert "".join(e.delta for e in deltas) == done.text
-    assert {"quick", "fox", "station"} <= _words(done.text)
+    assert {"quick", "fox", "station"} <= _words(done.text), done.text
     assert done.usage is not None and done.usage.input_tokens == _cost(speech_wav_bytes)
     assert live.balance(account) == (1000 - _cost(speech_wav_bytes), 0)
 
@@ -244,7 +244,7 @@ def test_sdk_translation_is_english(live: LiveApp, short_speech_wav: bytes) -> N
     verbose = client.audio.translations.create(
         model="whisper-1", file=audio_file(short_speech_wav), response_format="verbose_json"
     )
-    assert {"quick", "brown", "fox"} <= _words(verbose.text)
+    assert {"quick", "brown", "fox"} <= _words(verbose.text), verbose.text
     assert verbose.language == "english" and verbose.segments
     assert live.balance(account) == (1000 - _cost(short_speech_wav), 0)
     [job] = live.jobs(account)
