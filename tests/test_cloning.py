@@ -89,6 +89,15 @@ def _joe() -> Any:
     return registry.get_tts("joe")
 
 
+def _steady_joe() -> Any:
+    """Joe with Piper's sampling noise off: the same text gives the same audio every time, for
+    checks that compare renderings (a take's rhythm and intonation otherwise vary; see below)."""
+    from app.engines.tts.piper import PiperEngine
+
+    joe = _joe()
+    return PiperEngine(joe.model_path, joe.config_path, noise_scale=0.0, noise_w_scale=0.0)
+
+
 def _median_f0(x: np.ndarray) -> float:
     from app.engines.timbre import world
 
@@ -180,22 +189,24 @@ def test_a_sample_without_speech_is_named(speech_samples: tuple[np.ndarray, int]
 def test_profile_estimation_recovers_a_known_timbre() -> None:
     """A 'synthetic speaker' (joe with a known warp and pitch): the statistics find both.
 
-    Compared on the same utterance (Piper's F0 varies from one synthesis to the next), both
-    through WORLD. The F0 centre is only approximate: resynthesis changes which frames the
-    tracker calls voiced, and joe's F0 spreads over more than an octave; LPC formants of one
-    ~12 s utterance are good to a few percent (the tuning, not this estimate, decides the warp).
+    Compared on the same utterance, both through WORLD. The F0 centre is only approximate:
+    resynthesis changes which frames the tracker calls voiced, and joe's F0 spreads over more
+    than an octave; LPC formants of one ~12 s utterance are good to a few percent (the tuning,
+    not this estimate, decides the warp). The utterance is Piper's noise-free one: over random
+    takes the +5 semitones read as 2.6-5.6 and the warp as 1.10-1.14 (measured), the steady
+    take reads 4.3 and 1.15.
     """
     from app.cloning.analysis import alpha_from_formants, voice_stats
     from app.engines.timbre.profile import TimbreProfile
     from app.engines.timbre.transformer import convert
 
     known = TimbreProfile(f0_shift_semitones=5.0, formant_alpha=1.15)
-    x = _joe().synthesize(HELD_OUT + " " + SAMPLE_A)
+    x = _steady_joe().synthesize(HELD_OUT + " " + SAMPLE_A)
     source = voice_stats([convert(x, RATE, TimbreProfile())], RATE)
     target = voice_stats([convert(x, RATE, known)], RATE)
     assert alpha_from_formants(source, target) == pytest.approx(1.15, abs=0.07)
     semitones = 12 * math.log2(target.f0_hz / source.f0_hz)
-    assert 2.5 < semitones < 6.5  # measured 3.2-3.9 over repeated syntheses
+    assert 3.0 < semitones < 6.5
 
 
 @pytest.mark.slow
@@ -242,10 +253,8 @@ def test_speed_and_pitch_still_work_with_a_cloned_voice(clones: dict[str, Any]) 
     no good even then: the shifted take has other frames voiced, 1.13-1.36 for +4 semitones.)
     """
     from app.engines.timbre import world
-    from app.engines.tts.piper import PiperEngine
 
-    joe = _joe()
-    engine = PiperEngine(joe.model_path, joe.config_path, noise_scale=0.0, noise_w_scale=0.0)
+    engine = _steady_joe()
     profile = _profile(clones["single"])
     text = "The colt reared and threw the tall rider. Read verse out loud for pleasure."
     plain = engine.synthesize(text, profile=profile)
