@@ -63,8 +63,12 @@ def test_upload_details_list_soft_delete(harness: Harness, speech_wav_bytes: byt
     assert listed["total"] == 1 and [v["voice_id"] for v in listed["voices"]] == [voice["voice_id"]]
     assert (listed["skip"], listed["limit"]) == (0, 10)
 
+    stored = sorted(blob_files(harness.settings))
+    assert stored  # the uploaded sample
     deleted = _ok(c.delete(f"/voices/{voice['voice_id']}", headers=h))
     assert deleted["voice_id"] == voice["voice_id"] and deleted["delete_time"]
+    # Seed 002: "The voice won't be physically removed from storage."
+    assert sorted(blob_files(harness.settings)) == stored
     r = c.get(f"/voices/{voice['voice_id']}", headers=h)
     assert r.status_code == 404 and r.json() == {"code": 404, "message": "Voice not found", "data": None}
     assert _ok(c.get("/voices", headers=h))["total"] == 0

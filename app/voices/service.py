@@ -147,15 +147,20 @@ def voice_storage_prefix(voice: Voice) -> str:
     return f"voices/{voice.uuid}/"
 
 
-def delete_voice(session: Session, store: BlobStore, user_id: int, ref: str | int) -> Voice:
-    """Soft delete; its samples, artifact and previews leave storage once the delete commits."""
+def delete_voice(
+    session: Session, store: BlobStore, user_id: int, ref: str | int, *, keep_files: bool = False
+) -> Voice:
+    """Soft delete; its samples, artifact and previews leave storage once the delete commits,
+    unless `keep_files` (the envelope family's contract: "won't be physically removed from
+    storage"). Either way the voice no longer lists, resolves or speaks."""
     from app.voices.collections import remove_voice_everywhere
 
     voice = get_changeable_voice(session, user_id, ref)
     voice.deleted_at = utcnow()
     remove_voice_everywhere(session, voice.id)
-    prefix = voice_storage_prefix(voice)
-    after_commit(session, lambda: store.delete_prefix(prefix))
+    if not keep_files:
+        prefix = voice_storage_prefix(voice)
+        after_commit(session, lambda: store.delete_prefix(prefix))
     session.flush()
     return voice
 

@@ -135,6 +135,7 @@ def get_voice(voice_id: str, principal: CurrentUser, session: SessionDep) -> dic
 def delete_voice(
     voice_id: str, principal: CurrentUser, session: SessionDep, store: StoreDep
 ) -> dict[str, Any]:
-    """Soft delete: the row stays with its delete_time; it no longer lists or resolves."""
-    voice = voices.delete_voice(session, store, principal.user_id, voice_id)
+    """Soft delete: the row stays with its delete_time and its files stay in storage (seed 002);
+    it no longer lists or resolves."""
+    voice = voices.delete_voice(session, store, principal.user_id, voice_id, keep_files=True)
     return ok({"voice_id": voice.voice_id, "delete_time": iso(voice.deleted_at)})
