@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import resource
 import struct
-from pathlib import Path
 
 import pytest
 
-from tests.plugins.services import AppHarness
+from tests.plugins.services import AppHarness, blob_files
 
 V = "/api/v1/voice"
-
-
-def _blob_files(h: AppHarness) -> list[Path]:
-    root = h.settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def _clone(h: AppHarness, headers: dict[str, str], data: bytes, name: str = "x.wav") -> tuple[int, str]:
@@ -54,7 +48,7 @@ def test_broken_and_lying_audio_files(embedded: AppHarness, speech_wav_bytes: by
         code, message = _clone(embedded, account.headers, data)
         assert code in (status, 400, 415), (label, code, message)
         assert code < 500 and message, label
-    assert _blob_files(embedded) == []
+    assert blob_files(embedded.settings) == []
     assert embedded.client.get("/api/v1/credits", headers=account.headers).json()["credits"] == 10_000
 
 
@@ -82,7 +76,7 @@ def test_oversized_upload_is_refused_while_streaming(embedded: AppHarness) -> No
     assert code == 413 and "larger" in message.lower()
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 300, f"peak memory grew {grown_mb:.0f} MB for a {limit // 2**20} MiB upload"
-    assert _blob_files(embedded) == []
+    assert blob_files(embedded.settings) == []
 
 
 def test_ten_thousand_form_fields(embedded: AppHarness) -> None:

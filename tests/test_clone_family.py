@@ -23,13 +23,12 @@ from app.jobs import webhooks
 from app.storage import get_store
 from app.voices.models import Voice
 from app.voices.usage import record_usage
-from tests.plugins.services import _build_harness, make_settings
+from tests.plugins.services import _build_harness, blob_files, make_settings
 from tests.test_credits_full import (
     Harness,
     add_voice,
     assert_ledger_invariant,
     available,
-    blob_files,
     build_harness,
     clone_job_of,
     finish_job,

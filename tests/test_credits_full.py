@@ -176,11 +176,6 @@ def stored_things(settings: Settings, user_id: int) -> tuple[int, int, int]:
         return len(voices), job_count, samples
 
 
-def blob_files(settings: Settings) -> list[Path]:
-    root = settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
 # -- monthly reset (service level, SQLite and Postgres) -------------------------------------------
 
 

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from app.core.db import session_scope
 from app.jobs.models import Job
 from app.voices.models import Voice
+from tests.plugins.services import blob_files
 from tests.test_credits_full import (
     Harness,
     add_voice,
     assert_ledger_invariant,
     available,
-    blob_files,
     build_harness,
     clone_job_of,
     finish_job,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from app.audio import decode_audio
 from app.core.db import session_scope
 from app.voices.models import Voice
-from tests.plugins.services import Account, AppHarness
+from tests.plugins.services import Account, AppHarness, blob_files
 
 V = "/api/v1/voice"
 
@@ -38,11 +37,6 @@ def _download(harness: AppHarness, url: str) -> bytes:
     r = harness.client.get(url) if url.startswith("http://testserver") else httpx.get(url)
     assert r.status_code == 200, r.text
     return r.content
-
-
-def _blob_files(harness: AppHarness) -> list[Path]:
-    root = harness.settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def _credits(harness: AppHarness, account: Account) -> int:
@@ -108,10 +102,10 @@ def test_sdk_flow_clone_speak_download_delete(embedded: AppHarness, speech_wav_b
     detail = c.get(f"{V}/voices/{voice['voice_id']}", headers=h).json()
     assert detail["usage_stats"]["total_generations"] == 1
 
-    assert any(f"voices/{voice['uuid']}" in str(p) for p in _blob_files(embedded))
+    assert any(f"voices/{voice['uuid']}" in str(p) for p in blob_files(embedded.settings))
     assert c.delete(f"{V}/voices/{voice['voice_id']}", headers=h).status_code == 204
     assert c.get(f"{V}/voices/{voice['voice_id']}", headers=h).status_code == 404
-    assert not any(f"voices/{voice['uuid']}" in str(p) for p in _blob_files(embedded))
+    assert not any(f"voices/{voice['uuid']}" in str(p) for p in blob_files(embedded.settings))
 
 
 @pytest.mark.slow
@@ -170,7 +164,7 @@ def test_bad_uploads_create_nothing_and_cost_nothing(
     assert r.status_code == 400 and "sample 2" in r.json()["detail"].lower()
     with session_scope(embedded.settings) as session:
         assert session.query(Voice).filter(Voice.owner_id == account.user_id).count() == 0
-    assert _blob_files(embedded) == []
+    assert blob_files(embedded.settings) == []
     assert _credits(embedded, account) == 5000
 
 
@@ -186,7 +180,7 @@ def test_insufficient_credits_is_402_and_creates_nothing(
     )
     assert r.status_code == 402
     assert r.json()["detail"]["required"] == 1000 and r.json()["detail"]["available"] == 10
-    assert _blob_files(embedded) == []
+    assert blob_files(embedded.settings) == []
     joe = _builtin(embedded)
     r = embedded.client.post(
         f"{V}/voices/{joe.voice_id}/generate",
@@ -384,12 +378,12 @@ def test_previews_are_cached_free_and_batched(embedded: AppHarness) -> None:
     assert made.status_code == 200, made.text
     body = made.json()
     assert body["format"] == "mp3" and body["duration"] > 1 and joe.name in body["text"]
-    files_after_first = len(_blob_files(embedded))
+    files_after_first = len(blob_files(embedded.settings))
     cached = c.get(
         f"{V}/voice-profiles/{joe.voice_id}/preview", params={"generate_if_missing": False}, headers=h
     )
     assert cached.status_code == 200 and cached.json()["duration"] == body["duration"]
-    assert len(_blob_files(embedded)) == files_after_first
+    assert len(blob_files(embedded.settings)) == files_after_first
     audio = decode_audio(_download(embedded, body["audio_url"]), max_seconds=60, max_sample_rate=192000)
     assert audio.duration == pytest.approx(body["duration"], abs=0.15)
 

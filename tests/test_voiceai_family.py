@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests.plugins.services import blob_files
 from tests.test_credits_full import (
     Harness,
     add_voice,
     assert_ledger_invariant,
     available,
-    blob_files,
     build_harness,
     clone_job_of,
     finish_job,

@@ -78,6 +78,12 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
+def blob_files(settings: Settings) -> list[Path]:
+    """Every file the embedded (file://) store holds: what a test checks was or was not left behind."""
+    root = settings.data_dir / "blobs"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"env": "test", "data_dir": data_dir, "secret_key": TEST_SECRET}
     values.update(overrides)
