@@ -20,6 +20,7 @@ from app.engines.stt import whisper as whisper_mod
 from app.engines.timbre import world
 from app.engines.timbre.profile import TimbreProfile
 from app.engines.timbre.transformer import TimbreTransformer
+from tests.plugins.pitch import f0_ratio, median_f0
 
 RATE = 22_050
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
@@ -31,11 +32,6 @@ def _settings(tmp_path: Path) -> Settings:
 
 def _joe() -> Any:
     return registry.get_piper_engine("joe")
-
-
-def _median_f0(x: np.ndarray) -> float:
-    f0 = world.f0_track(x, RATE, f0_floor=40.0)
-    return float(np.median(f0[f0 > 0]))
 
 
 def _vowelish(seconds: float, f0_start: float, f0_end: float, rate: int = RATE) -> np.ndarray:
@@ -98,7 +94,7 @@ def test_convert_shifts_f0_and_keeps_level() -> None:
     x = _vowelish(1.5, 120, 140)
     y = convert(x, RATE, TimbreProfile(f0_shift_semitones=7, formant_alpha=1.1))
     assert len(y) == len(x) and y.dtype == np.float32
-    assert _median_f0(y) / _median_f0(x) == pytest.approx(2 ** (7 / 12), rel=0.05)
+    assert median_f0(y, RATE) / median_f0(x, RATE) == pytest.approx(2 ** (7 / 12), rel=0.05)
     rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))  # noqa: E731
     assert rms(y) == pytest.approx(rms(x), rel=0.05)
     fast = convert(x, RATE, TimbreProfile(), rate=2.0)
@@ -131,7 +127,7 @@ def test_transformer_chunk_joins_have_no_clicks(block: int) -> None:
     assert _join_jump_ratio(y, out_joins) <= 1.0
     assert np.isfinite(y).all() and np.abs(y).max() <= 1.0
     # The transform really happened: F0 up ~5 semitones.
-    ratio = _median_f0(y) / _median_f0(x)
+    ratio = median_f0(y, RATE) / median_f0(x, RATE)
     assert ratio == pytest.approx(2 ** (5 / 12), rel=0.1)
 
 
@@ -379,16 +375,6 @@ def repeatable_piper(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(PiperEngine, "_run_model", replay)
 
 
-def _f0_ratio(shifted: np.ndarray, base: np.ndarray) -> float:
-    """Median over frames voiced in both of F0(shifted) / F0(base): robust to tracker octave slips."""
-    a = world.f0_track(shifted, RATE, f0_floor=40.0)
-    b = world.f0_track(base, RATE, f0_floor=40.0)
-    n = min(len(a), len(b))
-    both = (a[:n] > 0) & (b[:n] > 0)
-    assert both.sum() > 100
-    return float(np.median(a[:n][both] / b[:n][both]))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("pitch", [-12, -5, 4, 12])
 def test_pitch_changes_f0_by_the_asked_amount(pitch: float, repeatable_piper: None) -> None:
@@ -396,7 +382,7 @@ def test_pitch_changes_f0_by_the_asked_amount(pitch: float, repeatable_piper: No
     base = engine.synthesize(TEXT)
     shifted = engine.synthesize(TEXT, pitch=pitch)
     assert len(shifted) == len(base)  # pitch alone keeps the timing
-    assert _f0_ratio(shifted, base) == pytest.approx(2 ** (pitch / 12), rel=0.10)
+    assert f0_ratio(shifted, base, RATE) == pytest.approx(2 ** (pitch / 12), rel=0.10)
 
 
 @pytest.mark.slow
@@ -408,7 +394,7 @@ def test_speed_and_pitch_together(repeatable_piper: None) -> None:
     both = engine.synthesize(TEXT, speed=0.25, pitch=5)
     assert len(both) == len(slow)
     assert len(plain) / len(both) == pytest.approx(0.25, rel=0.10)
-    assert _f0_ratio(both, slow) == pytest.approx(2 ** (5 / 12), rel=0.10)
+    assert f0_ratio(both, slow, RATE) == pytest.approx(2 ** (5 / 12), rel=0.10)
 
 
 @pytest.mark.slow
