@@ -6,15 +6,17 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 ENV PATH=/opt/chorus/bin:$PATH
-# torch exactly 2.13.0, CPU build (the CPU index keeps CUDA out of the image).
+# Every package from requirements.lock: exact versions, sha256-checked, the same set `make install`
+# gives. torch 2.13.0+cpu comes from PyTorch's CPU index (it keeps CUDA out of the image).
+COPY requirements.lock ./
 RUN python -m venv /opt/chorus \
-    && pip install --upgrade "pip==25.3" "setuptools<81" "wheel==0.45.1" \
-    && pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+    && pip install --require-hashes --no-deps \
+        --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY workers ./workers
 COPY migrations ./migrations
-RUN pip install . && pip install --no-deps "resemblyzer==0.1.4"
+RUN pip install --no-deps --no-build-isolation .
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/chorus/bin:$PATH \

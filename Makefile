@@ -2,20 +2,36 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.chorus-installed
+LOCK := requirements.lock
+GPU_LOCK := requirements-gpu.lock
+# Where the CPU build of torch 2.13.0 lies on this kind of machine (PyPI's torch is CUDA-built).
+TORCH_WHEELS ?= /opt/wheels
+UV_COMPILE = $(VENV)/bin/uv pip compile --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --no-header
 
-.PHONY: serve test lint install browser-deps test-deps
+.PHONY: serve test lint install lock browser-deps test-deps
 
-$(STAMP): pyproject.toml Makefile
+# Everything comes from the lock: exact versions, every transitive package, sha256-checked.
+# --no-deps: the lock already is the whole tree (and keeps resemblyzer's obsolete deps out).
+$(STAMP): $(LOCK) pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip 'setuptools<81' wheel
-	# torch first, exactly 2.13.0: the local CPU build; any other version pulls CUDA.
-	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[dev]'
-	# resemblyzer declares obsolete deps (`typing`, `webrtcvad` needing a compiler): install it alone.
-	$(PY) -m pip install --no-deps resemblyzer==0.1.4
+	$(PY) -m pip install --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	$(PY) scripts/lock_check.py --prune
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerates both locks from pyproject.toml (needs the registries; run on this kind of machine).
+# The GPU lock takes PyPI's CUDA torch and every other version from the CPU lock.
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml --extra dev --extra gpu --find-links $(TORCH_WHEELS) -o $(LOCK).tmp
+	# resemblyzer declares obsolete deps (`typing`, `webrtcvad` needing a compiler): locked alone.
+	echo 'resemblyzer==0.1.4' | $(UV_COMPILE) - --no-deps >> $(LOCK).tmp
+	grep -E '^[A-Za-z0-9]' $(LOCK).tmp | sed 's/ \\$$//' | grep -v '^torch==' > $(VENV)/gpu-constraints.txt
+	$(UV_COMPILE) pyproject.toml --extra gpu -c $(VENV)/gpu-constraints.txt -o $(GPU_LOCK).tmp
+	echo 'resemblyzer==0.1.4' | $(UV_COMPILE) - --no-deps >> $(GPU_LOCK).tmp
+	mv $(LOCK).tmp $(LOCK) && mv $(GPU_LOCK).tmp $(GPU_LOCK)
 
 serve: $(STAMP)
 	$(VENV)/bin/chorus serve
@@ -34,4 +50,4 @@ test: $(STAMP) browser-deps test-deps
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app workers tests bench migrations
+	$(VENV)/bin/ruff check app workers tests bench migrations scripts

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.core.config import get_settings
 from app.core.db import dispose_engines
+from tests.plugins.waiting import JOB_WAIT_S
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_serve_on_a_fresh_data_dir_prints_an_admin_key_that_works(tmp_path: Path
     )
     try:
         key, lines = None, []
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + JOB_WAIT_S
         assert proc.stdout is not None
         while time.monotonic() < deadline and key is None:
             line = proc.stdout.readline()

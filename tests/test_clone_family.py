@@ -8,7 +8,6 @@ released on failure.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from app.storage import get_store
 from app.voices.models import Voice
 from app.voices.usage import record_usage
 from tests.plugins.services import _build_harness, blob_files, make_settings
+from tests.plugins.waiting import JOB_WAIT_S, wait_until
 from tests.test_credits_full import (
     Harness,
     add_voice,
@@ -411,12 +411,8 @@ def test_real_engines_clone_speak_with_webhooks(tmp_path: Path, speech_wav_bytes
         webhooks.install(None)
 
 
-def _wait_for(read: Any, done: Any, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while not done(value := read()):
-        assert time.monotonic() < deadline, value
-        time.sleep(0.3)
-    return value
+def _wait_for(read: Any, done: Any, timeout: float = JOB_WAIT_S) -> Any:
+    return wait_until(read, done, timeout, interval=0.3)
 
 
 def _real_flow(h: Any, receiver: LocalServer, speech_wav_bytes: bytes) -> None:
@@ -443,7 +439,7 @@ def _real_flow(h: Any, receiver: LocalServer, speech_wav_bytes: bytes) -> None:
     assert available(h, account) == 5000 - 1000 - len(text.encode())
     assert_ledger_invariant(h.settings, account.user_id)
 
-    hits = _wait_for(lambda: receiver.hits("/hook"), lambda seen: len(seen) >= 2, timeout=30)
+    hits = _wait_for(lambda: receiver.hits("/hook"), lambda seen: len(seen) >= 2)
     for seen in hits:
         assert webhooks.verify(h.settings.secret, seen.headers["x-chorus-timestamp"], seen.body,
                                seen.headers["x-chorus-signature"])

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from app.core.errors import InvalidInput
 from app.voices.models import Voice
 from tests.plugins.pitch import f0_ratio, median_f0
 from tests.plugins.services import AppHarness, make_settings
+from tests.plugins.waiting import wait_until
 
 V = "/api/v1/voice"
 RATE = 22_050
@@ -314,14 +314,12 @@ def test_chunked_conversion_has_no_clicks_at_joins(clones: dict[str, Any]) -> No
 # --------------------------------------------------------------------------- through HTTP
 
 
-def _poll(harness: AppHarness, url: str, headers: dict[str, str], timeout: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = harness.client.get(url, headers=headers).json()
-        if str(body["status"]).lower() in ("completed", "failed"):
-            return body
-        assert time.monotonic() < deadline, f"still {body['status']} after {timeout}s"
-        time.sleep(0.25)
+def _poll(harness: AppHarness, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    return wait_until(
+        lambda: harness.client.get(url, headers=headers).json(),
+        lambda body: str(body["status"]).lower() in ("completed", "failed"),
+        interval=0.25,
+    )
 
 
 def _credits(harness: AppHarness, headers: dict[str, str]) -> int:

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.plugins.services import Account, AppHarness, make_settings
+from tests.plugins.waiting import JOB_WAIT_S, wait_until
 
 CHROMIUM = os.environ.get("CHORUS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -82,7 +83,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + JOB_WAIT_S
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the console test server did not start")
@@ -460,15 +461,13 @@ def _first_builtin(server: ConsoleServer) -> str:
 
 
 def _wait_job(server: ConsoleServer, job_id: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = httpx.get(f"{server.base_url}/api/v1/voice/tts-jobs/{job_id}/status",
-                           headers=server.account.headers).json()["status"]
-        if status in {"completed", "failed"}:
-            assert status == "completed"
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
+    status = wait_until(
+        lambda: httpx.get(f"{server.base_url}/api/v1/voice/tts-jobs/{job_id}/status",
+                          headers=server.account.headers).json()["status"],
+        lambda status: status in {"completed", "failed"},
+        interval=0.3,
+    )
+    assert status == "completed"
 
 
 # ---------------------------------------------------------------- without a browser

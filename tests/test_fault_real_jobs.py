@@ -50,7 +50,7 @@ def deployed(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Sett
 def _kill_mid_job_then_recover(settings: Settings, job_id: int) -> None:
     worker = _start_worker(settings)
     try:
-        _wait_for(settings, job_id, lambda j: j.status == "processing" and j.progress >= 5, timeout=180)
+        _wait_for(settings, job_id, lambda j: j.status == "processing" and j.progress >= 5)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
@@ -59,7 +59,7 @@ def _kill_mid_job_then_recover(settings: Settings, job_id: int) -> None:
     assert reconcile(settings, pending_grace_seconds=0).requeued_expired == 1
     survivor = _start_worker(settings, burst=True)
     try:
-        job = _wait_for(settings, job_id, _final, timeout=300)
+        job = _wait_for(settings, job_id, _final)
     finally:
         _stop(survivor)
     assert (job.status, job.attempts) == ("completed", 2), job.error

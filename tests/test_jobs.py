@@ -24,6 +24,7 @@ from app.jobs.queue import get_queue, reset_queues
 from app.jobs.reconciler import reconcile
 from tests.plugins import procfs
 from tests.plugins.services import TEST_SECRET, make_settings
+from tests.plugins.waiting import JOB_WAIT_S, wait_until
 
 
 def _new_user(settings: Settings, credits: int = 1000) -> int:
@@ -41,18 +42,17 @@ def _create(settings: Settings, user_id: int, credits: int = 100, **params: obje
         return job.id
 
 
-def _wait_for(settings: Settings, job_id: int, predicate: Callable[[Job], bool], timeout: float = 60) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait_for(
+    settings: Settings, job_id: int, predicate: Callable[[Job], bool], timeout: float = JOB_WAIT_S
+) -> Job:
+    def read() -> Job:
         with session_scope(settings) as session:
             job = session.get(Job, job_id)
             assert job is not None
-            if predicate(job):
-                session.expunge(job)
-                return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} stuck in {job.status} (progress {job.progress})")
-        time.sleep(0.1)
+            session.expunge(job)
+            return job
+
+    return wait_until(read, predicate, timeout, interval=0.1)
 
 
 def _final(job: Job) -> bool:

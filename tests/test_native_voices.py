@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ from app.audio import decode_audio
 from app.core.db import session_scope
 from app.voices.models import Voice
 from tests.plugins.services import Account, AppHarness, blob_files
+from tests.plugins.waiting import JOB_WAIT_S, wait_until
 
 V = "/api/v1/voice"
 
@@ -22,15 +22,11 @@ def _poll(
     headers: dict[str, str],
     done: tuple[str, ...],
     key: str = "status",
-    timeout: float = 180,
+    timeout: float = JOB_WAIT_S,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(url, headers=headers).json()
-        if str(body[key]).lower() in done:
-            return body
-        assert time.monotonic() < deadline, f"still {body[key]} after {timeout}s: {body}"
-        time.sleep(0.2)
+    return wait_until(
+        lambda: client.get(url, headers=headers).json(), lambda body: str(body[key]).lower() in done, timeout
+    )
 
 
 def _download(harness: AppHarness, url: str) -> bytes:

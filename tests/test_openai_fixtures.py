@@ -26,6 +26,7 @@ from app.jobs.models import Job
 from app.jobs.queue import reset_queues
 from tests.plugins.audio_samples import wav_bytes
 from tests.plugins.services import Account, AppHarness, make_settings
+from tests.plugins.waiting import JOB_WAIT_S, wait_until
 
 
 def free_port() -> int:
@@ -79,14 +80,9 @@ class LiveApp:
             session.expunge_all()
             return rows
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = JOB_WAIT_S) -> None:
         """Poll a server-side condition (a wait, not a timing assertion)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise AssertionError("condition not reached in time")
+        wait_until(predicate, timeout=timeout, interval=0.05)
 
 
 def _live_app(data_dir: Path, models_dir: Path) -> Iterator[LiveApp]:

@@ -106,7 +106,7 @@ def test_cloned_voice_speaks_once_its_clone_completes(live: LiveApp, speech_wav_
         data = live.client.get("/v1/audio/voices", headers=account.headers).json()["data"]
         return str(next(v for v in data if v["id"] == voice.id)["status"])
 
-    live.wait_for(lambda: status() in ("completed", "failed"), timeout=300)
+    live.wait_for(lambda: status() in ("completed", "failed"))
     assert status() == "completed"
     audio = client.audio.speech.create(
         model="tts-1", voice={"id": voice.id}, input="Hello from my cloned voice.", response_format="wav"

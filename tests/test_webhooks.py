@@ -17,6 +17,7 @@ from app.jobs import webhooks
 from app.jobs.models import Job, WebhookDelivery
 from app.storage import get_store
 from tests.plugins.services import Account
+from tests.plugins.waiting import JOB_WAIT_S, wait_until
 from tests.test_credits_full import (
     Harness,
     add_voice,
@@ -43,14 +44,8 @@ def receiver() -> Iterator[LocalServer]:
         yield server
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
+def _wait(condition: Callable[[], Any], timeout: float = JOB_WAIT_S) -> Any:
+    return wait_until(condition, timeout=timeout, interval=0.05)
 
 
 def _deliveries(h: Harness, job_id: int) -> list[WebhookDelivery]:

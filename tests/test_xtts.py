@@ -18,6 +18,7 @@ import pytest
 from app.audio import DecodedAudio
 from app.core.config import Settings
 from app.core.errors import InvalidInput
+from tests.plugins.waiting import wait_until
 from tests.xtts_tiny import build_tiny_xtts
 
 TWO_SENTENCES = "Hello there. This is the second sentence!"
@@ -224,7 +225,6 @@ def test_xtts_without_a_model_directory_is_unavailable(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_xtts_clone_and_speech_through_http(xtts_dir: Path, tmp_path: Path, speech_wav_bytes: bytes) -> None:
     """CHORUS_CLONE_ENGINE=xtts end to end: upload → clone job stores latents → a TTS job speaks."""
-    import time
 
     from tests.plugins.services import _build_harness, make_settings
 
@@ -242,12 +242,12 @@ def test_xtts_clone_and_speech_through_http(xtts_dir: Path, tmp_path: Path, spee
         )
         assert r.status_code == 201, r.text
         voice_id = r.json()["voice_id"]
-        deadline = time.monotonic() + 300
-        while (status := c.get(f"/api/v1/voice/voices/{voice_id}/status", headers=h).json())[
-            "status"
-        ] not in ("COMPLETED", "FAILED"):
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        voice_url = f"/api/v1/voice/voices/{voice_id}/status"
+        status = wait_until(
+            lambda c=c, h=h, url=voice_url: c.get(url, headers=h).json(),
+            lambda body: body["status"] in ("COMPLETED", "FAILED"),
+            interval=0.3,
+        )
         assert status["status"] == "COMPLETED", status
         blobs = [p.name for p in (settings.data_dir / "blobs").rglob("*") if p.is_file()]
         assert "xtts_latents.pt" in blobs
@@ -257,10 +257,11 @@ def test_xtts_clone_and_speech_through_http(xtts_dir: Path, tmp_path: Path, spee
             json={"input_text": "Random weights still make sound.", "audio_format": "wav"},
         )
         assert job.status_code == 202, job.text
-        while (js := c.get(f"/api/v1/voice/tts-jobs/{job.json()['job_id']}/status", headers=h).json())[
-            "status"
-        ] not in ("completed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        job_url = f"/api/v1/voice/tts-jobs/{job.json()['job_id']}/status"
+        js = wait_until(
+            lambda c=c, h=h, url=job_url: c.get(url, headers=h).json(),
+            lambda body: body["status"] in ("completed", "failed"),
+            interval=0.3,
+        )
         assert js["status"] == "completed", js
         assert js["duration"] > 0
