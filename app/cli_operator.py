@@ -157,6 +157,7 @@ def voices_import(
                         owner_id=owner.id,
                         draft=cloning.VoiceDraft(name=name[:200], is_public=public),
                         uploads=uploads,
+                        cost=settings.costs.clone_cost("native"),
                     )
                     created.append((name, job.id))
             except DomainError as exc:

@@ -64,7 +64,7 @@ def test_daily_7d_has_seven_zero_filled_buckets_of_own_generations(any_db: AppHa
     body = r.json()
     assert set(body) == {"voice_id", "period", "total_generations", "total_characters", "total_duration",
                          "avg_rating", "daily_breakdown"}
-    assert body["voice_id"] is None and body["period"] == "7d" and body["avg_rating"] is None
+    assert body["voice_id"] is None and body["period"] == "7d" and body["avg_rating"] == 0.0
     assert body["total_generations"] == 4
     assert body["total_characters"] == 65
     assert body["total_duration"] == pytest.approx(6.75)

@@ -97,6 +97,7 @@ def test_clone_job_survives_a_killed_worker(deployed: Settings, speech_wav_bytes
             owner_id=user,
             draft=cloning.VoiceDraft(name="killed"),
             uploads=[cloning.Upload(speech_wav_bytes, "a.wav")],
+            cost=deployed.costs.clone,
         )
         job_id = job.id
     _kill_mid_job_then_recover(deployed, job_id)

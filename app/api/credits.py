@@ -17,13 +17,22 @@ router = APIRouter(prefix="/api/v1/credits", tags=["credits"])
 # What each entry of the costs table is charged per.
 COST_UNITS = {
     "clone": "voice",
+    "native_clone": "voice",
+    "voiceai_clone": "voice",
+    "envelope_clone": "voice",
+    "openai_clone": "voice",
     "tts_per_byte": "UTF-8 byte of text",
     "preview": "preview",
     "transcription_per_second": "second of audio",
 }
 
 
+# Seed 003's best-practice snippet reads the balance at /api/user/credits.
+user_credits_router = APIRouter(tags=["credits"])
+
+
 @router.get("")
+@user_credits_router.get("/api/user/credits")
 def get_credits(principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     bal = billing.balance(session, principal.user_id)
     return {
@@ -74,7 +83,7 @@ def get_usage(
 @router.get("/multipliers")
 def get_multipliers(principal: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
     """The costs table: credits charged per unit of work."""
-    costs = settings.costs.model_dump()
+    costs = settings.costs.effective()
     return {
         "success": True,
         "multipliers": costs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -41,11 +41,16 @@ def get_principal(
     settings: SettingsDep,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     if api_key:
         return authenticate_api_key(session, settings, api_key)
     if bearer and bearer.credentials:
         return authenticate_bearer(session, settings, bearer.credentials)
+    # Seed 002 sends `Authorization: <key>` with no scheme word.
+    bare = (authorization or "").strip()
+    if bare and " " not in bare:
+        return authenticate_bearer(session, settings, bare)
     raise Unauthorized(INVALID_CREDENTIALS)
 
 

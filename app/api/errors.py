@@ -38,7 +38,9 @@ _HTTP_CODES = {
 }
 
 _VOICEAI_PREFIXES = ("/api/v1/tts/clone-voice", "/api/v1/tts/voice/", "/api/v1/tts/voices")
-_CLONE_PREFIXES = ("/api/v1/voice-clone", "/api/v1/voices", "/api/v1/tts", "/api/v1/credits")
+_CLONE_PREFIXES = (
+    "/api/v1/voice-clone", "/api/v1/voices", "/api/v1/tts", "/api/v1/credits", "/api/user/credits"
+)
 
 
 def family_of(path: str) -> str:

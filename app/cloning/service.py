@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audio import DecodedAudio, decode_audio, require_speech
@@ -96,6 +97,17 @@ def check_samples(uploads: list[Upload], settings: Settings) -> list[CheckedSamp
     return checked
 
 
+def sample_keys(session: Session, voice_id: int) -> list[str]:
+    """Storage keys of a voice's samples, in upload order."""
+    return list(
+        session.scalars(
+            select(VoiceSample.storage_key)
+            .where(VoiceSample.voice_id == voice_id)
+            .order_by(VoiceSample.position)
+        )
+    )
+
+
 def sample_key(voice: Voice, position: int, container: str) -> str:
     return f"voices/{voice.uuid}/samples/{position}.{_EXTENSIONS.get(container, 'bin')}"
 
@@ -108,12 +120,13 @@ def create_cloned_voice(
     owner_id: int,
     draft: VoiceDraft,
     uploads: list[Upload],
+    cost: int,
     callback_url: str | None = None,
 ) -> tuple[Voice, Job]:
     """Validate samples, create the voice (pending) and its clone job, store the samples.
 
-    Credits for the clone are held with the job; if anything fails the transaction rolls
-    back and the samples written so far are deleted.
+    `cost` credits (the calling family's price, `CostsTable.clone_cost`) are held with the job;
+    if anything fails the transaction rolls back and the samples written so far are deleted.
     """
     name = draft.name.strip()
     if not name or len(name) > 200:
@@ -144,7 +157,7 @@ def create_cloned_voice(
         owner_id=owner_id,
         kind="clone",
         params={"denoise": draft.denoise},
-        credits=settings.costs.clone,
+        credits=cost,
         voice_id=voice.id,
         callback_url=callback_url,
     )

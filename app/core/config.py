@@ -19,13 +19,36 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 INSECURE_DEFAULT_SECRET = "change-me"
 
 
+CloneFamily = Literal["native", "clone", "voiceai", "envelope", "openai"]
+
+
 class CostsTable(BaseModel):
     """Credits charged per unit of work (defaults from the source documents)."""
 
-    clone: int = 1000
-    tts_per_byte: int = 1
-    preview: int = 0
-    transcription_per_second: int = 1
+    # The clone family's price (seed 003), and the default of every family left unset below.
+    clone: int = Field(1000, ge=0)
+    # AudioPod's pricing table (seed 000): custom voice creation is free.
+    native_clone: int = Field(0, ge=0)
+    voiceai_clone: int | None = Field(None, ge=0)
+    envelope_clone: int | None = Field(None, ge=0)
+    openai_clone: int | None = Field(None, ge=0)
+    tts_per_byte: int = Field(1, ge=0)
+    preview: int = Field(0, ge=0)
+    transcription_per_second: int = Field(1, ge=0)
+
+    def clone_cost(self, family: CloneFamily) -> int:
+        """What creating a cloned voice costs through `family`'s routes."""
+        if family == "clone":
+            return self.clone
+        own: int | None = getattr(self, f"{family}_clone")
+        return self.clone if own is None else own
+
+    def effective(self) -> dict[str, int]:
+        """The table as charged: every family's clone cost resolved."""
+        table = self.model_dump()
+        for family in ("native", "voiceai", "envelope", "openai"):
+            table[f"{family}_clone"] = self.clone_cost(family)  # type: ignore[arg-type]
+        return table
 
 
 class Settings(BaseSettings):

@@ -21,6 +21,10 @@ class InvalidInput(DomainError):
     code = "INVALID_PARAMETERS"
 
 
+class VoiceNotReady(InvalidInput):
+    """The voice exists but cannot speak yet (queued, cloning, or failed)."""
+
+
 class Unauthorized(DomainError):
     status_code = 401
     code = "UNAUTHORIZED"

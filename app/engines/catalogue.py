@@ -26,12 +26,17 @@ DEFAULT_VOICE = "joe"
 JOE_MODEL = "joe"  # the engine key of the bundled Piper model
 
 
+# Seed 000's vocabulary: clients filter built-ins by these words.
+CATEGORIES = ("professional", "casual", "character", "narrative")
+STYLES = ("conversational", "narrative", "assistant", "educational", "promotional", "character")
+
+
 @dataclass(frozen=True)
 class BuiltinVoice:
     key: str
     name: str
     gender: str  # "male" | "female" | "neutral"
-    style: str
+    style: str  # one of STYLES: how the voice is best used
     description: str
     language: str  # two-letter family, e.g. "en"
     age_range: str
@@ -41,6 +46,11 @@ class BuiltinVoice:
     locale: str = "en_US"
     model_path: Path | None = field(default=None, compare=False)
     config_path: Path | None = field(default=None, compare=False)
+    category: str = "professional"  # one of CATEGORIES
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES or self.style not in STYLES:
+            raise ValueError(f"voice {self.key}: category/style outside seed 000's vocabulary")
 
     @property
     def base(self) -> str:
@@ -54,6 +64,7 @@ class BuiltinVoice:
             "name": self.name,
             "gender": self.gender,
             "style": self.style,
+            "category": self.category,
             "description": self.description,
             "language": self.language,
             "locale": self.locale,
@@ -73,7 +84,8 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         key="joe",
         name="Joe",
         gender="male",
-        style="neutral",
+        style="narrative",
+        category="narrative",
         description="Clear, even American male voice; the unprocessed Piper joe model.",
         language="en",
         age_range="adult",
@@ -83,7 +95,8 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         key="bruno",
         name="Bruno",
         gender="male",
-        style="deep",
+        style="promotional",
+        category="professional",
         description="Deep, dark male voice with a low pitch and a full low end.",
         language="en",
         age_range="middle-aged",
@@ -99,7 +112,8 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         key="leo",
         name="Leo",
         gender="male",
-        style="bright",
+        style="conversational",
+        category="casual",
         description="Bright, lively younger male voice.",
         language="en",
         age_range="young adult",
@@ -116,7 +130,8 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         key="ava",
         name="Ava",
         gender="female",
-        style="warm",
+        style="assistant",
+        category="professional",
         description="Warm, soft female voice with a rounded tone.",
         language="en",
         age_range="adult",
@@ -132,7 +147,8 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         key="luna",
         name="Luna",
         gender="female",
-        style="bright",
+        style="character",
+        category="character",
         description="Bright, expressive young female voice.",
         language="en",
         age_range="young adult",
@@ -149,7 +165,8 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         key="sam",
         name="Sam",
         gender="neutral",
-        style="balanced",
+        style="educational",
+        category="professional",
         description="Balanced, gender-neutral mid-pitch voice.",
         language="en",
         age_range="adult",
@@ -228,7 +245,7 @@ def discover_piper_voices(models_dir: Path) -> list[BuiltinVoice]:
                 key=key,
                 name=dataset.replace("_", " ").title(),
                 gender="neutral",
-                style=quality or "standard",
+                style="narrative",
                 description=f"Piper voice {dataset} ({language_name}, {quality or 'unknown'} quality, "
                 f"{sample_rate} Hz)",
                 language=language_family(str(lang.get("family") or code)),

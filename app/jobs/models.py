@@ -46,6 +46,9 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The owner's rating of a finished speech job (1-5; one per job, changeable).
+    rating: Mapped[int | None] = mapped_column(Integer, default=None)
+    rated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from app.audio import check_format
 from app.core.config import Settings
-from app.core.errors import InvalidInput
+from app.core.db import utcnow
+from app.core.errors import InvalidInput, VoiceNotReady
 from app.jobs import service as jobs
-from app.jobs.models import Job
+from app.jobs.models import JOB_COMPLETED, Job
 from app.speech.text import normalise_text
 from app.voices import service as voices
 from app.voices.models import Voice
@@ -64,7 +65,7 @@ def speakable_voice(session: Session, user_id: int, ref: str | int, language: st
     """A voice the user may speak with, that is ready, and speaks the asked language."""
     voice = voices.get_readable_voice(session, user_id, ref)
     if voice.status != "completed":
-        raise InvalidInput(
+        raise VoiceNotReady(
             f"Voice {voice.voice_id} is {voice.status.upper()}; only COMPLETED voices can speak"
         )
     if language and voice.language and language.split("-")[0] != voice.language.split("-")[0]:
@@ -120,3 +121,16 @@ def list_tts_jobs(
         query.order_by(Job.created_at.desc(), Job.id.desc()).offset(skip).limit(limit)
     ).all()
     return list(rows), int(total)
+
+
+def rate_tts_job(session: Session, user_id: int, job_ref: str | int, rating: int) -> Job:
+    """The owner's 1-5 rating of a finished speech job; rating again replaces it."""
+    if not 1 <= rating <= 5:
+        raise InvalidInput("rating must be an integer from 1 to 5", param="rating")
+    job = jobs.get_owned_job(session, user_id, job_ref, kind="speech")
+    if job.status != JOB_COMPLETED:
+        raise InvalidInput(f"Only a completed job can be rated; this one is {job.status}", param="rating")
+    job.rating = rating
+    job.rated_at = utcnow()
+    session.flush()
+    return job

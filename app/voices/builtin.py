@@ -60,7 +60,7 @@ def sync_builtin_voices(settings: Settings) -> int:
             row.gender = spec.gender
             row.style = spec.style
             row.age_range = getattr(spec, "age_range", None)
-            row.category = getattr(spec, "category", None) or "built-in"
+            row.category = spec.category
             row.tags = list(getattr(spec, "tags", []) or [])
             row.deleted_at = None
         for key, row in rows.items():

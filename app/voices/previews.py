@@ -8,17 +8,22 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from app.audio import content_type, encode_audio, file_extension
 from app.core.config import Settings
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound, Unauthorized
+from app.core.security import sign_token, verify_token
 from app.speech.speakers import speaker_for, synthesize
 from app.storage import BlobStore
 from app.voices.models import Voice
-from app.voices.service import voice_storage_prefix
+from app.voices.service import get_voice_by_uuid, voice_storage_prefix
 
 DEFAULT_PREVIEW_TEXT = "Hello! This is {name}. I can read your stories, messages and news aloud."
 MAX_PREVIEW_WORDS = 50
 BATCH_WORKERS = 2
+PREVIEW_LINK_PURPOSE = "voice-preview"
+PREVIEW_LINK_FORMAT = "mp3"
 
 
 @dataclass(frozen=True)
@@ -95,3 +100,27 @@ def batch_previews(
 
     with ThreadPoolExecutor(max_workers=BATCH_WORKERS, thread_name_prefix="preview") as pool:
         return list(pool.map(one, voices))
+
+
+def preview_link(voice: Voice, settings: Settings, base_url: str) -> str | None:
+    """`preview_url`: a signed, expiring link that plays the voice's default preview (made on the
+    first play, cached after). The link is the credential, so an <audio> tag can play it.
+    None while the voice cannot speak yet."""
+    if voice.status != "completed" or voice.deleted_at is not None:
+        return None
+    ttl = settings.signed_url_ttl_seconds
+    token = sign_token({"v": voice.uuid}, PREVIEW_LINK_PURPOSE, ttl, settings.secret)
+    return f"{base_url.rstrip('/')}/api/v1/voice/previews/{token}"
+
+
+def preview_from_link(
+    session: Session, store: BlobStore, settings: Settings, token: str
+) -> tuple[bytes, str]:
+    """(audio, content type) of the preview a `preview_link` names; NotFound for any bad link."""
+    try:
+        claims = verify_token(token, PREVIEW_LINK_PURPOSE, settings.secret)
+        voice = get_voice_by_uuid(session, str(claims.get("v", "")))
+        preview = get_preview(store, settings, voice, fmt=PREVIEW_LINK_FORMAT)
+    except (Unauthorized, InvalidInput) as exc:
+        raise NotFound("Preview not found or link expired") from exc
+    return store.get(preview.key), content_type(PREVIEW_LINK_FORMAT)

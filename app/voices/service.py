@@ -43,6 +43,24 @@ def get_readable_voice(session: Session, user_id: int, ref: str | int) -> Voice:
     return voice
 
 
+def find_own_voice_by_name(session: Session, user_id: int, name: str) -> Voice | None:
+    """The caller's own live voice with this name (case-insensitive; the newest when several)."""
+    return session.scalar(
+        select(Voice)
+        .where(Voice.owner_id == user_id, Voice.deleted_at.is_(None), func.lower(Voice.name) == name.lower())
+        .order_by(Voice.created_at.desc(), Voice.id.desc())
+        .limit(1)
+    )
+
+
+def get_voice_by_uuid(session: Session, uuid: str) -> Voice:
+    """A live voice by uuid, whoever owns it: only for callers holding a server-signed credential."""
+    voice = session.scalar(select(Voice).where(Voice.uuid == uuid, Voice.deleted_at.is_(None)))
+    if voice is None:
+        raise NotFound("Voice not found")
+    return voice
+
+
 def get_changeable_voice(session: Session, user_id: int, ref: str | int) -> Voice:
     """A voice the user may change: readable ones that are not theirs are Forbidden."""
     voice = get_readable_voice(session, user_id, ref)

@@ -11,6 +11,7 @@ holding the window's first day (its date may be before that day, but only events
 the window are counted). Buckets are zero-filled and oldest first.
 
 Generations are tts and speech events; their characters and seconds make up the totals.
+`avg_rating` is the mean rating of the caller's speech jobs created in the window (0.0: none).
 Previews are free samples and are not counted. Bucketing runs in Python over one bounded
 query so it behaves the same on SQLite and Postgres.
 """
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
+from app.jobs.models import Job
 from app.voices.models import UsageEvent
 
 Period = Literal["7d", "30d", "90d", "1y"]
@@ -74,6 +76,22 @@ def generation_counts(session: Session, voice_ids: list[int]) -> dict[int, int]:
     for voice_id, count in rows:
         counts[int(voice_id)] = int(count)
     return counts
+
+
+def rating_means(session: Session, voice_ids: list[int]) -> dict[int, float]:
+    """Mean rating of each voice's rated speech jobs across all users (`usage_stats.avg_rating`);
+    every requested id is present, 0.0 when never rated."""
+    means = dict.fromkeys(voice_ids, 0.0)
+    if not voice_ids:
+        return means
+    rows = session.execute(
+        select(Job.voice_id, func.avg(Job.rating))
+        .where(Job.voice_id.in_(voice_ids), Job.kind == "speech", Job.rating.is_not(None))
+        .group_by(Job.voice_id)
+    ).all()
+    for voice_id, mean in rows:
+        means[int(voice_id)] = round(float(mean), 2)
+    return means
 
 
 def _bucket_start(day: date, breakdown: str) -> date:
@@ -150,6 +168,16 @@ def usage_report(
     rows = [buckets[key] for key in sorted(buckets)]
     for row in rows:
         row["duration"] = round(row["duration"], 3)
+    rated = select(func.avg(Job.rating)).where(
+        Job.owner_id == user_id,
+        Job.kind == "speech",
+        Job.rating.is_not(None),
+        Job.created_at >= start,
+        Job.created_at < end,
+    )
+    if voice_id is not None:
+        rated = rated.where(Job.voice_id == voice_id)
+    mean_rating = session.scalar(rated)
     return {
         "period": period,
         "breakdown": breakdown,
@@ -158,5 +186,6 @@ def usage_report(
         "total_generations": total_generations,
         "total_characters": total_characters,
         "total_duration": round(total_duration, 3),
+        "avg_rating": round(float(mean_rating), 2) if mean_rating is not None else 0.0,
         "buckets": rows,
     }

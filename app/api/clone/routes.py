@@ -25,7 +25,7 @@ from app.audio import SNIFF_BYTES, read_limited_sync, sniff_container
 from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
+from app.core.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia, VoiceNotReady
 from app.jobs import service as jobs
 from app.jobs import webhooks
 from app.jobs.models import JOB_COMPLETED, JOB_FAILED, Job
@@ -137,7 +137,11 @@ def _cover_image(url: str | None) -> str | None:
 
 
 def _read_voice_file(upload: UploadFile) -> bytes:
-    data = read_limited_sync(upload.file, CLONE_MAX_BYTES)
+    try:
+        data = read_limited_sync(upload.file, CLONE_MAX_BYTES)
+    except PayloadTooLarge as exc:
+        # Seed 003 answers an oversized file as a parameter error, not a 413.
+        raise InvalidInput("File size exceeds 20MB limit", param="voice") from exc
     if not data:
         raise InvalidInput("The voice file is empty", param="voice")
     try:
@@ -180,6 +184,7 @@ def create_voice_clone(
     row, _job = cloning.create_cloned_voice(
         session, settings, store, owner_id=principal.user_id, draft=draft,
         uploads=[cloning.Upload(data, voice.filename)], callback_url=callback,
+        cost=settings.costs.clone_cost("clone"),
     )
     audio_url = _sample_urls(session, store, settings, request, [row.id]).get(row.id)
     body = clone_voice(row, audio_url=audio_url)
@@ -263,7 +268,8 @@ def create_speech(
             # The family's limit is bytes, not the server's character limit for other routes.
             max_chars=TTS_MAX_BYTES, max_bytes=TTS_MAX_BYTES,
         )
-    except NotFound as exc:
+    except (NotFound, VoiceNotReady) as exc:
+        # Seed 003: a voice that exists but is not ready is "not available", not a bad request.
         raise NotFound("Voice not found or not available", param="voiceId") from exc
     return {
         "success": True,

@@ -83,10 +83,11 @@ def _stem(name: str | None) -> str:
 
 
 def _sample(file: UploadFile | None, voice_url: str | None, settings: Settings) -> tuple[bytes, str | None]:
-    """The audio and a file name, from exactly one of an upload or a URL."""
+    """The audio and a file name, from an upload or a URL (at least one; the file wins when both
+    are sent, and the URL is then never fetched)."""
     has_url = bool(voice_url and voice_url.strip())
-    if (file is None) == (not has_url):
-        raise InvalidInput("Provide exactly one of file or voice_url")
+    if file is None and not has_url:
+        raise InvalidInput("Provide file or voice_url (at least one is required)")
     if file is not None:
         data = read_limited_sync(file.file, settings.max_upload_bytes)
         _check_container(data, "file")
@@ -122,6 +123,7 @@ def create_voice(
     voice, _job = cloning.create_cloned_voice(
         session, settings, store, owner_id=principal.user_id, draft=draft,
         uploads=[cloning.Upload(data, filename)], callback_url=callback,
+        cost=settings.costs.clone_cost("envelope"),
     )
     return ok(envelope_voice(voice))
 

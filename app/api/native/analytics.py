@@ -32,6 +32,6 @@ def usage_analytics(
         "total_generations": report["total_generations"],
         "total_characters": report["total_characters"],
         "total_duration": report["total_duration"],
-        "avg_rating": None,
+        "avg_rating": report["avg_rating"],
         "daily_breakdown": report["buckets"],
     }

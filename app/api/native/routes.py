@@ -25,7 +25,7 @@ from app.storage import BlobStore
 from app.voices import previews
 from app.voices import service as voices
 from app.voices.models import Voice
-from app.voices.usage import generation_counts
+from app.voices.usage import generation_counts, rating_means
 
 router = APIRouter(prefix="/api/v1/voice", tags=["native"])
 
@@ -33,23 +33,36 @@ MAX_PAGE = 50
 AudioFormat = Literal["mp3", "wav", "ogg", "opus", "flac", "aac", "pcm"]
 
 
-def _render_voices(session: Any, rows: list[Voice]) -> list[dict[str, Any]]:
+def _render_voices(
+    session: Any, rows: list[Voice], request: Request, settings: Settings
+) -> list[dict[str, Any]]:
     ids = [v.id for v in rows]
     counts = generation_counts(session, ids)
+    ratings = rating_means(session, ids)
     clone_jobs = voices.latest_clone_job_ids(session, ids)
+    base_url = str(request.base_url)
     return [
-        native_voice(v, clone_job_id=clone_jobs.get(v.id), total_generations=counts.get(v.id, 0))
+        native_voice(
+            v,
+            clone_job_id=clone_jobs.get(v.id),
+            total_generations=counts.get(v.id, 0),
+            avg_rating=ratings.get(v.id, 0.0),
+            preview_url=previews.preview_link(v, settings, base_url),
+        )
         for v in rows
     ]
 
 
 @router.get("/voice-profiles")
+@router.get("/voices")
 def list_voice_profiles(
+    request: Request,
     principal: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     voice_type: Literal["CUSTOM", "STANDARD"] | None = None,
     is_public: bool | None = None,
-    include_public: bool = True,
+    include_public: bool = False,
     category: Annotated[str | None, Query(max_length=64)] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
     gender: Literal["male", "female", "neutral"] | None = None,
@@ -81,7 +94,7 @@ def list_voice_profiles(
         "keyword": keyword,
     }
     return {
-        "voices": _render_voices(session, rows),
+        "voices": _render_voices(session, rows, request, settings),
         "total": total,
         "hasMore": skip + len(rows) < total,
         "filters_applied": {k: v for k, v in applied.items() if v is not None},
@@ -109,6 +122,7 @@ def _uploads(files: list[UploadFile], settings: Settings) -> list[cloning.Upload
 
 
 def _create_voice(
+    request: Request,
     principal: CurrentUser,
     session: SessionDep,
     settings: Settings,
@@ -136,13 +150,24 @@ def _create_voice(
         denoise=denoise,
     )
     voice, job = cloning.create_cloned_voice(
-        session, settings, store, owner_id=principal.user_id, draft=draft, uploads=_uploads(files, settings)
+        session,
+        settings,
+        store,
+        owner_id=principal.user_id,
+        draft=draft,
+        uploads=_uploads(files, settings),
+        cost=settings.costs.clone_cost("native"),
     )
-    return native_voice(voice, clone_job_id=job.public_id)
+    body = _render_voices(session, [voice], request, settings)[0]
+    body["clone_job_id"] = job.public_id
+    # The stored sample's storage key (seed 000's `file_path`), never a server path.
+    body["file_path"] = cloning.sample_keys(session, voice.id)[0]
+    return body
 
 
-@router.post("/voice-profiles", status_code=201)
+@router.post("/voice-profiles")
 def create_voice_profile(
+    request: Request,
     principal: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -159,6 +184,7 @@ def create_voice_profile(
     style: Annotated[str | None, Form(max_length=64)] = None,
 ) -> dict[str, Any]:
     return _create_voice(
+        request,
         principal,
         session,
         settings,
@@ -176,8 +202,9 @@ def create_voice_profile(
     )
 
 
-@router.post("/voice-profiles/multi-sample", status_code=201)
+@router.post("/voice-profiles/multi-sample")
 def create_voice_profile_multi(
+    request: Request,
     principal: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -196,6 +223,7 @@ def create_voice_profile_multi(
     if not 1 <= len(voice_files) <= cloning.MAX_SAMPLES:
         raise InvalidInput(f"Send 1 to {cloning.MAX_SAMPLES} voice_files", param="voice_files")
     return _create_voice(
+        request,
         principal,
         session,
         settings,
@@ -215,9 +243,11 @@ def create_voice_profile_multi(
 
 @router.get("/voices/{voice}")
 @router.get("/voices/{voice}/status")
-def get_voice(voice: str, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def get_voice(
+    voice: str, request: Request, principal: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     row = voices.get_readable_voice(session, principal.user_id, voice)
-    return _render_voices(session, [row])[0]
+    return _render_voices(session, [row], request, settings)[0]
 
 
 class VoiceUpdate(BaseModel):
@@ -236,10 +266,15 @@ class VoiceUpdate(BaseModel):
 
 @router.patch("/voices/{voice}")
 def update_voice(
-    voice: str, body: VoiceUpdate, principal: CurrentUser, session: SessionDep
+    voice: str,
+    body: VoiceUpdate,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     row = voices.update_voice(session, principal.user_id, voice, body.model_dump(exclude_unset=True))
-    return _render_voices(session, [row])[0]
+    return _render_voices(session, [row], request, settings)[0]
 
 
 @router.delete("/voices/{voice}", status_code=204)
@@ -274,6 +309,13 @@ def voice_preview(
         "format": audio_format,
         "text": preview.text,
     }
+
+
+@router.get("/previews/{token}", response_class=Response)
+def play_preview(token: str, session: SessionDep, settings: SettingsDep, store: StoreDep) -> Response:
+    """What a voice's `preview_url` plays: the signed link is the credential (no API key)."""
+    audio, media_type = previews.preview_from_link(session, store, settings, token)
+    return Response(audio, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 class BatchPreviewBody(BaseModel):
@@ -425,3 +467,16 @@ def list_tts_jobs(
         "total": total,
         "hasMore": skip + len(rows) < total,
     }
+
+
+class RatingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5)
+
+
+@router.post("/tts-jobs/{job}/rating")
+def rate_tts_job(job: str, body: RatingBody, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """The owner's 1-5 rating of a completed job; rating again replaces it. Feeds `avg_rating`."""
+    row = speech.rate_tts_job(session, principal.user_id, job, body.rating)
+    return {"job_id": row.public_id, "rating": row.rating}

@@ -12,9 +12,20 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def native_voice(voice: Voice, *, clone_job_id: str | None = None, total_generations: int = 0,
-                 preview_url: str | None = None) -> dict[str, Any]:
+# API.md's status words: a queued clone already reads as PROCESSING to this family's clients.
+_STATUS = {"pending": "processing"}
+
+
+def native_voice(
+    voice: Voice,
+    *,
+    clone_job_id: str | None = None,
+    total_generations: int = 0,
+    avg_rating: float = 0.0,
+    preview_url: str | None = None,
+) -> dict[str, Any]:
     is_custom = voice.kind != "builtin"
+    status = _STATUS.get(voice.status, voice.status)
     return {
         "id": voice.id,
         "uuid": voice.uuid,
@@ -35,11 +46,11 @@ def native_voice(voice: Voice, *, clone_job_id: str | None = None, total_generat
         "created_at": iso(voice.created_at),
         "updated_at": iso(voice.updated_at),
         "processed_at": iso(voice.processed_at),
-        "status": voice.status.upper(),
-        "training_status": voice.status,
+        "status": status.upper(),
+        "training_status": status,
         "clone_job_id": clone_job_id,
         "error_message": voice.error_message,
-        "usage_stats": {"total_generations": total_generations, "avg_rating": None},
+        "usage_stats": {"total_generations": total_generations, "avg_rating": avg_rating},
         "supported_features": {"speed_control": True, "pitch_control": True},
         "quality": {"similarity": voice.quality_similarity},
     }

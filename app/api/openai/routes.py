@@ -285,6 +285,7 @@ def build_router() -> APIRouter:
                 owner_id=principal.user_id,
                 draft=cloning.VoiceDraft(name=name, extra={"consent": (consent or "").strip()[:200]}),
                 uploads=[cloning.Upload(data, audio_sample.filename)],
+                cost=settings.costs.clone_cost("openai"),
             )
         except (InvalidInput, UnsupportedMedia) as exc:
             raise type(exc)(exc.message, param=exc.param or "audio_sample") from exc

@@ -85,12 +85,17 @@ def resolve_voice(session: Session, user_id: int, value: Any) -> Voice:
             raise InvalidInput(f"Voice '{ref}' is not available on this server", param="voice")
         return row
     try:
-        return speakable_voice(session, user_id, ref)
-    except NotFound:
-        row = _builtin_by_name(session, ref)
-        if row is None:
-            raise _not_found(ref) from None
-        return row
+        try:
+            return speakable_voice(session, user_id, ref)
+        except NotFound:
+            # Seed 004: "pass any voice name or ID": the caller's own voice by name, then a built-in's.
+            own = voices.find_own_voice_by_name(session, user_id, ref)
+            if own is not None:
+                return speakable_voice(session, user_id, own.id)
+            row = _builtin_by_name(session, ref)
+            if row is None:
+                raise _not_found(ref) from None
+            return row
     except InvalidInput as exc:  # e.g. a clone that is still PENDING
         raise InvalidInput(exc.message, param="voice") from exc
 

@@ -108,6 +108,7 @@ def clone_voice(
     voice, _job = cloning.create_cloned_voice(
         session, settings, store, owner_id=principal.user_id, draft=draft,
         uploads=[cloning.Upload(data, file.filename)], callback_url=callback,
+        cost=settings.costs.clone_cost("voiceai"),
     )
     body = voiceai_voice(voice)
     return {k: body[k] for k in ("voice_id", "name", "status", "voice_visibility")}
