@@ -306,7 +306,9 @@ def test_bad_input_is_400_and_stores_and_charges_nothing(harness: Harness, speec
     assert r.status_code == 400 and r.json()["error"] == "Missing required parameter: voice"
     too_big = b"RIFF" + b"\0" * (20 * 1024 * 1024)
     r = _clone(harness, h, too_big)
-    assert r.status_code == 413 and r.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert r.status_code == 400 and r.json() == {
+        "code": "INVALID_PARAMETERS", "error": "File size exceeds 20MB limit"
+    }
 
     assert stored_things(harness.settings, account.user_id) == (1, 0, 0)  # only the voice made above
     assert blob_files(harness.settings) == []

@@ -70,7 +70,8 @@ def test_sdk_flow_clone_speak_download_delete(embedded: AppHarness, speech_wav_b
     account = embedded.make_user(credits=5000)
     c, h = embedded.client, account.headers
     created = _clone(embedded, account, speech_wav_bytes, description="test", tags="warm,narration")
-    assert created["status"] == "PENDING" and created["clone_job_id"]
+    assert created["status"] == "PROCESSING" and created["clone_job_id"]
+    assert created["file_path"] == f"voices/{created['uuid']}/samples/0.wav"
     assert created["voice_type"] == "CUSTOM" and created["tags"] == ["warm", "narration"]
     voice = _poll(c, f"{V}/voices/{created['voice_id']}/status", h, ("completed", "failed"))
     assert voice["status"] == "COMPLETED", voice
