@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -8,11 +9,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, utcnow
 
-JOB_PENDING = "pending"
-JOB_PROCESSING = "processing"
-JOB_COMPLETED = "completed"
-JOB_FAILED = "failed"
-FINAL_STATES = (JOB_COMPLETED, JOB_FAILED)
+class JobStatus(StrEnum):
+    """A job's state; the values are what the database stores."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class JobKind(StrEnum):
+    """What a job does; each kind has a task spec (app.jobs.tasks)."""
+
+    CLONE = "clone"
+    SPEECH = "speech"
+
+
+JOB_PENDING = JobStatus.PENDING
+JOB_PROCESSING = JobStatus.PROCESSING
+JOB_COMPLETED = JobStatus.COMPLETED
+JOB_FAILED = JobStatus.FAILED
+FINAL_STATES = (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
 class Job(Base):
