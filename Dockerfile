@@ -14,7 +14,6 @@ RUN python -m venv /opt/chorus \
         --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
-COPY workers ./workers
 COPY migrations ./migrations
 RUN pip install --no-deps --no-build-isolation .
 

@@ -49,5 +49,9 @@ test: $(STAMP) browser-deps test-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# The same checks run inside the suite (tests/test_code_rules.py), so CI holds the code to them.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app workers tests bench migrations scripts
+	$(VENV)/bin/ruff check app tests bench migrations scripts
+	$(VENV)/bin/ruff format --check app tests bench migrations scripts
+	$(VENV)/bin/mypy
+	$(PY) scripts/check_architecture.py

@@ -94,6 +94,7 @@ def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty"
     from app.jobs import webhooks
 
     webhooks.install(settings)  # jobs finished here notify their callback URLs
+    assert settings.redis_url is not None  # checked above: a worker needs the queue
     connection = Redis.from_url(settings.redis_url)
     reconciler = ReconcilerThread(settings, settings.reconcile_interval_seconds)
     reconciler.start()

@@ -180,10 +180,10 @@ def voices_import(
     table = Table("voice", "result")
     with session_scope(settings) as session:
         for name, job_id in created:
-            job = session.get(Job, job_id)
-            result = job.status if job else "?"
-            if job is not None and job.error:
-                result += f": {job.error}"
+            found = session.get(Job, job_id)
+            result = found.status if found else "?"
+            if found is not None and found.error:
+                result += f": {found.error}"
             table.add_row(name, result)
     for name, message in failures:
         table.add_row(name, f"[red]rejected[/red]: {message}")

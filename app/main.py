@@ -9,18 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import credits, files, platform
-from app.api.clone.routes import router as clone_router
-from app.api.envelope.routes import router as envelope_router
 from app.api.errors import install_error_handlers
+from app.api.families import install_route_table
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.middleware import PlatformMiddleware
-from app.api.native.analytics import router as analytics_router
-from app.api.native.collections import router as collections_router
-from app.api.native.routes import router as native_router
-from app.api.openai.routes import build_router as build_openai_router
-from app.api.voiceai.routes import router as voiceai_router
-from app.console.routes import router as console_router
+from app.api.routers import include_routers
 from app.core.config import Settings, get_settings
 from app.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.jobs import webhooks
@@ -59,19 +52,9 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
     app.add_middleware(IdempotencyMiddleware, settings=settings)
     app.add_middleware(PlatformMiddleware, settings=settings, limiter=_limiter(settings))
 
-    app.include_router(platform.router)
-    app.include_router(files.router)
-    app.include_router(credits.router)
-    app.include_router(credits.user_credits_router)
-    app.include_router(native_router)
-    app.include_router(collections_router)
-    app.include_router(analytics_router)
-    app.include_router(voiceai_router)  # before clone: /api/v1/tts/voices is voice.ai's
-    app.include_router(clone_router)
-    app.include_router(envelope_router)
-    app.include_router(console_router)
-    app.include_router(build_openai_router(), prefix="/v1")
-    app.include_router(build_openai_router(), prefix="/api/v1", include_in_schema=False)
+    include_routers(app)
+    # Families and idempotent routes, as the mounted routers declare them (app.api.families).
+    install_route_table(app)
     return app
 
 

@@ -61,10 +61,18 @@ SPEAK = [
     "The salt breeze came across from the sea.",
 ]
 SYNTHETIC = {  # joe with strong, known profiles: the clone should recover them
-    "deep": {"f0_shift_semitones": -4.0, "formant_alpha": 0.88, "eq_freqs_hz": (150.0, 6000.0),
-             "eq_gains_db": (4.0, -6.0)},
-    "high": {"f0_shift_semitones": 9.0, "formant_alpha": 1.2, "eq_freqs_hz": (150.0, 6000.0),
-             "eq_gains_db": (-5.0, 4.0)},
+    "deep": {
+        "f0_shift_semitones": -4.0,
+        "formant_alpha": 0.88,
+        "eq_freqs_hz": (150.0, 6000.0),
+        "eq_gains_db": (4.0, -6.0),
+    },
+    "high": {
+        "f0_shift_semitones": 9.0,
+        "formant_alpha": 1.2,
+        "eq_freqs_hz": (150.0, 6000.0),
+        "eq_gains_db": (-5.0, 4.0),
+    },
 }
 DEFAULT_TARGETS = "espeak:en-us+f3,espeak:en+m3,espeak:en-gb+f4,espeak:en-us+m7,synthetic:deep,synthetic:high"
 

@@ -144,7 +144,7 @@ def speaker_like_the_server(server: Server, voice: str) -> Any:
     """The Speaker the route builds for `voice` (same voice row, engine and timbre profile)."""
     from app.api.openai.voices import resolve_voice
     from app.core.db import session_scope
-    from app.speech.speakers import speaker_for
+    from app.speech.speakers import synthesizer_for as speaker_for
     from app.storage import get_store
 
     with session_scope(server.settings) as session:

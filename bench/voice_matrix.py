@@ -28,7 +28,7 @@ from app.core.config import Settings  # noqa: E402
 from app.engines import catalogue, registry  # noqa: E402
 from app.engines.speaker.encoder import cosine  # noqa: E402
 from app.engines.stt.whisper import resample_to_16k  # noqa: E402
-from app.speech.text import number_to_words  # noqa: E402
+from app.engines.text import number_to_words  # noqa: E402
 
 HARVARD_1 = (
     "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "

@@ -56,14 +56,18 @@ def main() -> None:
 
             start = time.perf_counter()
             model_dir = build_tiny_xtts(Path(tmp) / "tiny", max_audio_tokens=args.tokens)
-            print(f"tiny model built in {time.perf_counter() - start:.2f} s "
-                  f"({(model_dir / 'model.pth').stat().st_size / 1e6:.0f} MB checkpoint)")
+            print(
+                f"tiny model built in {time.perf_counter() - start:.2f} s "
+                f"({(model_dir / 'model.pth').stat().st_size / 1e6:.0f} MB checkpoint)"
+            )
         else:
             model_dir = args.model_dir
         start = time.perf_counter()
         engine = XTTSEngine(model_dir, device=args.device)
-        print(f"load: {time.perf_counter() - start:.2f} s on {engine.device}, torch threads "
-              f"{torch.get_num_threads()}")
+        print(
+            f"load: {time.perf_counter() - start:.2f} s on {engine.device}, torch threads "
+            f"{torch.get_num_threads()}"
+        )
 
         engine.compute_latents([samples], rate)  # warm-up
         lat_times = []
@@ -71,9 +75,11 @@ def main() -> None:
             start = time.perf_counter()
             latents = engine.compute_latents([samples], rate)
             lat_times.append(time.perf_counter() - start)
-        print(f"latents for {len(samples) / rate:.1f} s of speech: "
-              f"median {statistics.median(lat_times):.2f} s "
-              f"({', '.join(f'{t:.2f}' for t in lat_times)})")
+        print(
+            f"latents for {len(samples) / rate:.1f} s of speech: "
+            f"median {statistics.median(lat_times):.2f} s "
+            f"({', '.join(f'{t:.2f}' for t in lat_times)})"
+        )
         start = time.perf_counter()
         data = engine.to_bytes(latents)
         engine.latents_from_bytes(data)
@@ -92,9 +98,11 @@ def main() -> None:
             audio_s = sum(len(c) for c in chunks) / engine.sample_rate
             seconds.append(audio_s)
             rtfs.append(elapsed / audio_s)
-        print(f"synthesis of {len(TEXT)} chars (3 sentences, {statistics.median(seconds):.1f} s audio): "
-              f"RTF median {statistics.median(rtfs):.2f} ({', '.join(f'{r:.2f}' for r in rtfs)}), "
-              f"first sentence after {statistics.median(firsts):.2f} s")
+        print(
+            f"synthesis of {len(TEXT)} chars (3 sentences, {statistics.median(seconds):.1f} s audio): "
+            f"RTF median {statistics.median(rtfs):.2f} ({', '.join(f'{r:.2f}' for r in rtfs)}), "
+            f"first sentence after {statistics.median(firsts):.2f} s"
+        )
 
 
 if __name__ == "__main__":

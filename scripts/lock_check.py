@@ -11,6 +11,7 @@ import argparse
 import re
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def locked(lock: Path = LOCK) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    return {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    """What the environment's site-packages hold. Only there: once setuptools is imported it puts
+    its vendored copies (packaging, more-itertools...) on sys.path, with their own versions."""
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {canonical(d.metadata["Name"]): d.version for d in metadata.distributions(path=paths)}
 
 
 def drift(lock: Path = LOCK) -> tuple[dict[str, str], dict[str, tuple[str, str]], dict[str, str]]:

@@ -62,8 +62,15 @@ def test_daily_7d_has_seven_zero_filled_buckets_of_own_generations(any_db: AppHa
     r = any_db.client.get(URL, params={"period": "7d"}, headers=alice.headers)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"voice_id", "period", "total_generations", "total_characters", "total_duration",
-                         "avg_rating", "daily_breakdown"}
+    assert set(body) == {
+        "voice_id",
+        "period",
+        "total_generations",
+        "total_characters",
+        "total_duration",
+        "avg_rating",
+        "daily_breakdown",
+    }
     assert body["voice_id"] is None and body["period"] == "7d" and body["avg_rating"] == 0.0
     assert body["total_generations"] == 4
     assert body["total_characters"] == 65
@@ -72,8 +79,12 @@ def test_daily_7d_has_seven_zero_filled_buckets_of_own_generations(any_db: AppHa
     buckets = body["daily_breakdown"]
     assert [b["date"] for b in buckets] == [(today - timedelta(days=6 - i)).isoformat() for i in range(7)]
     by_date = {b["date"]: b for b in buckets}
-    assert by_date[today.isoformat()] == {"date": today.isoformat(), "generations": 2, "characters": 15,
-                                          "duration": 1.75}
+    assert by_date[today.isoformat()] == {
+        "date": today.isoformat(),
+        "generations": 2,
+        "characters": 15,
+        "duration": 1.75,
+    }
     assert by_date[(today - timedelta(days=2)).isoformat()]["generations"] == 1
     assert by_date[(today - timedelta(days=6)).isoformat()]["characters"] == 30
     assert sum(b["generations"] for b in buckets) == 4
@@ -226,6 +237,7 @@ def test_record_usage_and_generation_counts(embedded: AppHarness) -> None:
         # Across every user: it feeds the voice's public usage_stats.
         assert generation_counts(session, [v1["id"], v2["id"]]) == {v1["id"]: 2, v2["id"]: 0}
         assert generation_counts(session, []) == {}
-    body = embedded.client.get(URL, params={"voice_id": v1["voice_id"], "period": "7d"},
-                               headers=alice.headers).json()
+    body = embedded.client.get(
+        URL, params={"voice_id": v1["voice_id"], "period": "7d"}, headers=alice.headers
+    ).json()
     assert body["total_generations"] == 1 and body["total_characters"] == 12 and body["total_duration"] == 1.0

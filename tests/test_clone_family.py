@@ -307,7 +307,8 @@ def test_bad_input_is_400_and_stores_and_charges_nothing(harness: Harness, speec
     too_big = b"RIFF" + b"\0" * (20 * 1024 * 1024)
     r = _clone(harness, h, too_big)
     assert r.status_code == 400 and r.json() == {
-        "code": "INVALID_PARAMETERS", "error": "File size exceeds 20MB limit"
+        "code": "INVALID_PARAMETERS",
+        "error": "File size exceeds 20MB limit",
     }
 
     assert stored_things(harness.settings, account.user_id) == (1, 0, 0)  # only the voice made above
@@ -421,20 +422,31 @@ def _real_flow(h: Any, receiver: LocalServer, speech_wav_bytes: bytes) -> None:
     receiver.routes["/hook"] = (204, {}, b"")
     account = h.make_user(credits=5000)
     c, headers, hook = h.client, account.headers, receiver.url("/hook")
-    r = c.post("/api/v1/voice-clone", headers=headers, data={"callbackUrl": hook},
-               files={"voice": ("me.wav", speech_wav_bytes, "audio/wav")})
+    r = c.post(
+        "/api/v1/voice-clone",
+        headers=headers,
+        data={"callbackUrl": hook},
+        files={"voice": ("me.wav", speech_wav_bytes, "audio/wav")},
+    )
     assert r.status_code == 200, r.text
     voice_id = r.json()["voiceId"]
-    listed = _wait_for(lambda: c.get("/api/v1/voices", params={"type": "USER"}, headers=headers).json(),
-                       lambda body: body["voices"][0]["status"] != "PROCESSING")
+    listed = _wait_for(
+        lambda: c.get("/api/v1/voices", params={"type": "USER"}, headers=headers).json(),
+        lambda body: body["voices"][0]["status"] != "PROCESSING",
+    )
     assert listed["voices"][0]["status"] == "COMPLETED", listed
 
     text = "Hello from the cloned voice."
-    r = c.post("/api/v1/tts", headers=headers,
-               json={"text": text, "voiceId": voice_id, "format": "wav", "callbackUrl": hook})
+    r = c.post(
+        "/api/v1/tts",
+        headers=headers,
+        json={"text": text, "voiceId": voice_id, "format": "wav", "callbackUrl": hook},
+    )
     assert r.status_code == 200, r.text
-    speech = _wait_for(lambda: c.get(f"/api/v1/tts/{r.json()['speechId']}", headers=headers).json()["speech"],
-                       lambda item: item["status"] != "PROCESSING")
+    speech = _wait_for(
+        lambda: c.get(f"/api/v1/tts/{r.json()['speechId']}", headers=headers).json()["speech"],
+        lambda item: item["status"] != "PROCESSING",
+    )
     assert speech["status"] == "COMPLETED", speech
     audio = decode_audio(c.get(speech["audioUrl"]).content, max_seconds=60, max_sample_rate=192_000)
     assert audio.duration == pytest.approx(speech["duration"], rel=0.05)
@@ -443,8 +455,12 @@ def _real_flow(h: Any, receiver: LocalServer, speech_wav_bytes: bytes) -> None:
 
     hits = _wait_for(lambda: receiver.hits("/hook"), lambda seen: len(seen) >= 2)
     for seen in hits:
-        assert webhooks.verify(h.settings.secret, seen.headers["x-chorus-timestamp"], seen.body,
-                               seen.headers["x-chorus-signature"])
+        assert webhooks.verify(
+            h.settings.secret,
+            seen.headers["x-chorus-timestamp"],
+            seen.body,
+            seen.headers["x-chorus-signature"],
+        )
     events = [json.loads(seen.body) for seen in hits]
     assert [e["type"] for e in events] == ["voice.completed", "speech.completed"]
     assert events[1]["data"]["output_url"] and events[0]["data"]["voice_id"] == voice_id

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from app.core.db import session_scope, utcnow
-from app.voices.collections import remove_voice_everywhere
 from app.voices.models import CollectionVoice, Voice
+from app.voices.service import remove_voice_everywhere
 from tests.plugins.services import Account, AppHarness, _build_harness, make_settings
 
 BASE = "/api/v1/voice/collections"
@@ -62,8 +62,12 @@ def test_crud_round_trip(any_db: AppHarness) -> None:
     v1, v2 = make_voice(any_db, alice, "one"), make_voice(any_db, alice, "two")
 
     created = create(
-        any_db, alice, name="  My Podcast Voices ", description="for the show",
-        voice_ids=[v1["voice_id"], v2["voice_id"]], tags=["podcast", "production"],
+        any_db,
+        alice,
+        name="  My Podcast Voices ",
+        description="for the show",
+        voice_ids=[v1["voice_id"], v2["voice_id"]],
+        tags=["podcast", "production"],
     )
     assert created["collection_id"].startswith("collection_")
     assert created["name"] == "My Podcast Voices"
@@ -72,8 +76,16 @@ def test_crud_round_trip(any_db: AppHarness) -> None:
     assert created["tags"] == ["podcast", "production"]
     assert created["is_public"] is False
     assert created["created_at"] and created["updated_at"]
-    assert set(created) == {"collection_id", "name", "description", "voice_ids", "tags", "is_public",
-                            "created_at", "updated_at"}
+    assert set(created) == {
+        "collection_id",
+        "name",
+        "description",
+        "voice_ids",
+        "tags",
+        "is_public",
+        "created_at",
+        "updated_at",
+    }
     cid = created["collection_id"]
 
     assert c.get(f"{BASE}/{cid}", headers=alice.headers).json() == created
@@ -121,14 +133,20 @@ def test_add_and_remove_voices_by_any_ref_keeping_order(any_db: AppHarness) -> N
     builtin = make_voice(any_db, None, "builtin")
     cid = create(any_db, alice, voice_ids=[b["voice_id"]])["collection_id"]
 
-    r = c.post(f"{BASE}/{cid}/voices", json={"voice_ids": [str(a["id"]), d["uuid"], builtin["id"]]},
-               headers=alice.headers)
+    r = c.post(
+        f"{BASE}/{cid}/voices",
+        json={"voice_ids": [str(a["id"]), d["uuid"], builtin["id"]]},
+        headers=alice.headers,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["voice_ids"] == [b["voice_id"], a["voice_id"], d["voice_id"], builtin["voice_id"]]
 
     # Duplicates (already present, or the same voice twice under different refs) are ignored.
-    r = c.post(f"{BASE}/{cid}/voices", json={"voice_ids": [a["voice_id"], b["uuid"], str(b["id"])]},
-               headers=alice.headers)
+    r = c.post(
+        f"{BASE}/{cid}/voices",
+        json={"voice_ids": [a["voice_id"], b["uuid"], str(b["id"])]},
+        headers=alice.headers,
+    )
     assert r.status_code == 200
     assert r.json()["voice_ids"] == [b["voice_id"], a["voice_id"], d["voice_id"], builtin["voice_id"]]
 
@@ -198,7 +216,8 @@ def test_other_users_public_collection_is_readable_but_not_changeable(any_db: Ap
     # A public collection never reveals its owner's private voice ids to others.
     assert r.json()["voice_ids"] == [public["voice_id"]]
     assert c.get(f"{BASE}/{cid}", headers=alice.headers).json()["voice_ids"] == [
-        private["voice_id"], public["voice_id"]
+        private["voice_id"],
+        public["voice_id"],
     ]
 
     assert c.patch(f"{BASE}/{cid}", json={"name": "mine"}, headers=bob.headers).status_code == 403
@@ -218,15 +237,19 @@ def test_cannot_add_another_users_private_voice(embedded: AppHarness) -> None:
     cid = create(embedded, bob, voice_ids=[bob_voice["voice_id"]])["collection_id"]
 
     for ref in (alice_private["voice_id"], alice_private["uuid"], str(alice_private["id"])):
-        r = c.post(f"{BASE}/{cid}/voices", json={"voice_ids": [alice_public["voice_id"], ref]},
-                   headers=bob.headers)
+        r = c.post(
+            f"{BASE}/{cid}/voices", json={"voice_ids": [alice_public["voice_id"], ref]}, headers=bob.headers
+        )
         assert r.status_code == 404 and r.json() == {"detail": f"Voice not found: {ref}"}
     assert c.get(f"{BASE}/{cid}", headers=bob.headers).json()["voice_ids"] == [bob_voice["voice_id"]]
     r = c.post(BASE, json={"name": "x", "voice_ids": [alice_private["voice_id"]]}, headers=bob.headers)
     assert r.status_code == 404
 
-    r = c.post(f"{BASE}/{cid}/voices", json={"voice_ids": [alice_public["voice_id"], builtin["uuid"]]},
-               headers=bob.headers)
+    r = c.post(
+        f"{BASE}/{cid}/voices",
+        json={"voice_ids": [alice_public["voice_id"], builtin["uuid"]]},
+        headers=bob.headers,
+    )
     assert r.status_code == 200
     assert r.json()["voice_ids"] == [bob_voice["voice_id"], alice_public["voice_id"], builtin["voice_id"]]
 

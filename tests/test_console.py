@@ -28,8 +28,14 @@ from tests.plugins.waiting import JOB_WAIT_S, wait_until
 
 CHROMIUM = os.environ.get("CHORUS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
@@ -115,7 +121,9 @@ class Chromium:
     def launch(self, *extra_args: str) -> Any:
         try:
             return self.driver.chromium.launch(
-                executable_path=self.executable, args=[*CHROMIUM_ARGS, *extra_args], headless=True,
+                executable_path=self.executable,
+                args=[*CHROMIUM_ARGS, *extra_args],
+                headless=True,
             )
         except Exception as exc:
             browser_missing(f"launch failed: {exc}")
@@ -186,10 +194,12 @@ def wait_audio_loaded(tab: Any, selector: str, timeout: float = AUDIO_TIMEOUT_MS
     tab.wait_for_function(
         "sel => { const a = document.querySelector(sel);"
         " return a && a.readyState >= 2 && a.dataset.state === 'loaded'; }",
-        arg=selector, timeout=timeout,
+        arg=selector,
+        timeout=timeout,
     )
     return tab.eval_on_selector(
-        selector, "a => ({readyState: a.readyState, duration: a.duration, src: a.currentSrc})",
+        selector,
+        "a => ({readyState: a.readyState, duration: a.duration, src: a.currentSrc})",
     )
 
 
@@ -261,8 +271,9 @@ def test_preview_plays(page: Any, console_server: ConsoleServer) -> None:
 
 
 @pytest.mark.slow
-def test_clone_from_upload(page: Any, console_server: ConsoleServer, speech_wav_bytes: bytes,
-                           tmp_path: Path) -> None:
+def test_clone_from_upload(
+    page: Any, console_server: ConsoleServer, speech_wav_bytes: bytes, tmp_path: Path
+) -> None:
     sample = tmp_path / "my-voice.wav"
     sample.write_bytes(speech_wav_bytes)
     sign_in(page, console_server)
@@ -288,13 +299,15 @@ def test_clone_from_upload(page: Any, console_server: ConsoleServer, speech_wav_
     page.click("#clone-speak")
     page.wait_for_selector("#view-speak:not([hidden])")
     page.wait_for_function(
-        "() => document.getElementById('speak-voice').selectedOptions[0]?.text.startsWith('Console clone')")
+        "() => document.getElementById('speak-voice').selectedOptions[0]?.text.startsWith('Console clone')"
+    )
     no_page_errors(page)
 
 
 @pytest.mark.slow
-def test_clone_from_microphone_samples(chromium: Chromium, console_server: ConsoleServer,
-                                       speech_wav_bytes: bytes, tmp_path: Path) -> None:
+def test_clone_from_microphone_samples(
+    chromium: Chromium, console_server: ConsoleServer, speech_wav_bytes: bytes, tmp_path: Path
+) -> None:
     """Two samples recorded in the browser (MediaRecorder, WebM) go to the multi-sample route.
 
     Chromium's fake microphone plays real speech from a WAV file, so the server's VAD accepts it.
@@ -302,7 +315,8 @@ def test_clone_from_microphone_samples(chromium: Chromium, console_server: Conso
     mic = tmp_path / "mic.wav"
     mic.write_bytes(speech_wav_bytes)
     browser = chromium.launch(
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={mic}",
     )
     try:
@@ -378,8 +392,12 @@ def test_speak_as_background_job(page: Any, console_server: ConsoleServer) -> No
 
 @pytest.mark.slow
 def test_speak_falls_back_to_job_without_speech_route(page: Any, console_server: ConsoleServer) -> None:
-    page.route("**/v1/audio/speech", lambda route: route.fulfill(
-        status=404, content_type="application/json", body='{"detail": "Not Found"}'))
+    page.route(
+        "**/v1/audio/speech",
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"detail": "Not Found"}'
+        ),
+    )
     sign_in(page, console_server)
     page.click('a[data-view="speak"]')
     page.wait_for_selector("#speak-voice option", state="attached")
@@ -397,7 +415,9 @@ def test_credits_usage_chart_and_ledger(page: Any, console_server: ConsoleServer
     # Some spending first, so the chart and the ledger have something to show.
     spent = httpx.post(
         f"{console_server.base_url}/api/v1/voice/voices/{_first_builtin(console_server)}/generate",
-        headers=console_server.account.headers, json={"input_text": "Chart me."}, timeout=60,
+        headers=console_server.account.headers,
+        json={"input_text": "Chart me."},
+        timeout=60,
     )
     assert spent.status_code == 202, spent.text
     _wait_job(console_server, spent.json()["job_id"])
@@ -419,8 +439,10 @@ def test_credits_usage_chart_and_ledger(page: Any, console_server: ConsoleServer
     page.wait_for_function("() => document.querySelectorAll('#usage-svg rect.bar').length === 7")
 
     ledger = page.locator("#ledger-body tr")
-    page.wait_for_function("() => document.querySelectorAll('#ledger-body tr').length > 0 || "
-                           "!document.getElementById('ledger-note').hidden")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#ledger-body tr').length > 0 || "
+        "!document.getElementById('ledger-note').hidden"
+    )
     if ledger.count() == 0:
         assert "not available" in page.text_content("#ledger-note")
     shot(page, "07-credits")
@@ -428,8 +450,9 @@ def test_credits_usage_chart_and_ledger(page: Any, console_server: ConsoleServer
 
 
 @pytest.mark.slow
-def test_voice_names_are_text_not_markup(page: Any, console_server: ConsoleServer,
-                                         speech_wav_bytes: bytes) -> None:
+def test_voice_names_are_text_not_markup(
+    page: Any, console_server: ConsoleServer, speech_wav_bytes: bytes
+) -> None:
     """A hostile voice name shows as text; nothing from the API becomes markup."""
     hostile = '<img src=x onerror="window.__pwned=1">'
     created = httpx.post(
@@ -455,15 +478,19 @@ def test_voice_names_are_text_not_markup(page: Any, console_server: ConsoleServe
 
 
 def _first_builtin(server: ConsoleServer) -> str:
-    data = httpx.get(f"{server.base_url}/api/v1/voice/voice-profiles", params={"voice_type": "STANDARD"},
-                     headers=server.account.headers).json()
+    data = httpx.get(
+        f"{server.base_url}/api/v1/voice/voice-profiles",
+        params={"voice_type": "STANDARD"},
+        headers=server.account.headers,
+    ).json()
     return data["voices"][0]["voice_id"]
 
 
 def _wait_job(server: ConsoleServer, job_id: str) -> None:
     status = wait_until(
-        lambda: httpx.get(f"{server.base_url}/api/v1/voice/tts-jobs/{job_id}/status",
-                          headers=server.account.headers).json()["status"],
+        lambda: httpx.get(
+            f"{server.base_url}/api/v1/voice/tts-jobs/{job_id}/status", headers=server.account.headers
+        ).json()["status"],
         lambda status: status in {"completed", "failed"},
         interval=0.3,
     )

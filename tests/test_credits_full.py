@@ -32,7 +32,7 @@ from app.jobs import queue as job_queue
 from app.jobs import service as jobs
 from app.jobs import webhooks
 from app.jobs.models import Job
-from app.jobs.runner import fail_job
+from app.jobs.service import fail_job
 from app.jobs.tasks import JobOutcome, find_task
 from app.storage import reset_store_cache
 from app.voices.models import Voice, VoiceSample
@@ -353,8 +353,11 @@ def test_multipliers_are_the_costs_table(harness: Harness) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["success"] is True
-    assert body["multipliers"] == harness.settings.costs.model_dump()
+    assert body["multipliers"] == harness.settings.costs.effective()
     assert body["multipliers"]["clone"] == 1000 and body["multipliers"]["tts_per_byte"] == 1
+    # Per family: AudioPod's routes clone for free, the others default to the clone cost.
+    assert body["multipliers"]["native_clone"] == 0
+    assert body["multipliers"]["voiceai_clone"] == body["multipliers"]["envelope_clone"] == 1000
     assert body["units"]["tts_per_byte"] == "UTF-8 byte of text"
     assert harness.client.get("/api/v1/credits/multipliers").json()["code"] == "UNAUTHORIZED"
 

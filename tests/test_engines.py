@@ -213,7 +213,8 @@ def test_discover_piper_voices(tmp_path: Path) -> None:
     assert found == catalogue.discover_piper_voices(folder)  # either the root or the piper folder
     assert [v.key for v in found] == ["de_de-testvoice-medium"]
     v = found[0]
-    assert (v.name, v.language, v.locale, v.style) == ("Testvoice", "de", "de_DE", "medium")
+    assert (v.name, v.language, v.locale, v.style) == ("Testvoice", "de", "de_DE", "narrative")
+    assert "medium" in v.tags  # the quality word moved to tags: style is seed 000's vocabulary
     assert v.base == v.key and v.model_path is not None
     all_keys = [x.key for x in catalogue.builtin_voices(models)]
     assert all_keys[-1] == v.key and "joe" in all_keys

@@ -23,7 +23,7 @@ from app.core.errors import InvalidInput
 from app.engines import catalogue, registry
 from app.engines.speaker.encoder import SpeakerEncoder, cosine
 from app.engines.stt.whisper import Segment, Transcript, resample_to_16k
-from app.speech.text import number_to_words
+from app.engines.text import number_to_words
 from tests.plugins import procfs
 
 pytestmark = pytest.mark.slow

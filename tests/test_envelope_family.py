@@ -93,8 +93,9 @@ def test_voice_url_is_downloaded(
     assert available(harness, account) == 0
 
 
-def test_bad_input_stores_and_charges_nothing(harness: Harness, speech_wav_bytes: bytes,
-                                              local_server: LocalServer) -> None:
+def test_bad_input_stores_and_charges_nothing(
+    harness: Harness, speech_wav_bytes: bytes, local_server: LocalServer
+) -> None:
     account = harness.make_user(credits=5000)
     ogg = b"OggS" + b"\0" * 400
     local_server.routes["/a.ogg"] = (200, {}, ogg)
@@ -106,8 +107,12 @@ def test_bad_input_stores_and_charges_nothing(harness: Harness, speech_wav_bytes
     wav = ("a.wav", speech_wav_bytes, "audio/wav")
     cases: list[tuple[dict[str, Any], dict[str, Any] | None, int, str]] = [
         ({}, None, 400, "at least one is required"),
-        ({"voice_url": "http://localhost/a.wav"}, None, 400,
-         "voice_url must not point at a private or loopback address"),
+        (
+            {"voice_url": "http://localhost/a.wav"},
+            None,
+            400,
+            "voice_url must not point at a private or loopback address",
+        ),
         ({"voice_url": f"http://127.0.0.2:{local_server.port}/a.wav"}, None, 400, "private or loopback"),
         ({"voice_url": "http://169.254.169.254/latest/meta-data/iam"}, None, 400, "metadata"),
         ({"voice_url": local_server.url("/to-metadata")}, None, 400, "metadata"),

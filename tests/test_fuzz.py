@@ -26,6 +26,7 @@ PUBLIC_PATHS = {
     "/ready",
     "/metrics",
     "/api/v1/files/{token}",
+    "/api/v1/voice/previews/{token}",  # a voice's preview_url: the signed link is the credential
     "/console",
     "/console/static/{name}",
 }

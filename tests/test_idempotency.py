@@ -25,8 +25,11 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
 def _tts(h: Harness, headers: dict[str, str], key: str | None, payload: dict[str, Any]) -> Any:
     extra = {"Idempotency-Key": key} if key else {}
-    return h.client.post("/api/v1/tts", headers={**headers, **extra, "Content-Type": "application/json"},
-                         content=json.dumps(payload).encode())
+    return h.client.post(
+        "/api/v1/tts",
+        headers={**headers, **extra, "Content-Type": "application/json"},
+        content=json.dumps(payload).encode(),
+    )
 
 
 def _jobs(h: Harness, user_id: int) -> int:
@@ -62,7 +65,9 @@ def test_same_key_other_request_is_422_in_each_family_shape(
     assert _tts(harness, account.headers, "k", {"text": "one", "voiceId": voice.voice_id}).status_code == 200
     r = _tts(harness, account.headers, "k", {"text": "two", "voiceId": voice.voice_id})
     assert r.status_code == 422 and r.json() == {
-        "code": "IDEMPOTENCY_MISMATCH", "error": "Idempotency-Key was already used with a different request"}
+        "code": "IDEMPOTENCY_MISMATCH",
+        "error": "Idempotency-Key was already used with a different request",
+    }
     key = {**account.headers, "Idempotency-Key": "k"}
     files = {"file": ("a.wav", speech_wav_bytes, "audio/wav")}
     r = harness.client.post("/api/v1/tts/clone-voice", headers=key, files=files)
@@ -81,9 +86,16 @@ def test_first_request_still_running_is_409(harness: Harness) -> None:
     print_ = idempotency.fingerprint("POST", "/api/v1/tts", b"", [body], "application/json")
     now = utcnow()
     with session_scope(harness.settings) as session:
-        session.add(IdempotencyKey(user_id=account.user_id, key="busy", fingerprint=print_,
-                                   status="in_progress", created_at=now,
-                                   expires_at=now + timedelta(hours=24)))
+        session.add(
+            IdempotencyKey(
+                user_id=account.user_id,
+                key="busy",
+                fingerprint=print_,
+                status="in_progress",
+                created_at=now,
+                expires_at=now + timedelta(hours=24),
+            )
+        )
     headers = {**account.headers, "Idempotency-Key": "busy", "Content-Type": "application/json"}
     r = harness.client.post("/api/v1/tts", headers=headers, content=body)
     assert r.status_code == 409 and r.json()["code"] == "CONFLICT"
@@ -102,8 +114,8 @@ def test_multipart_retries_replay_in_every_family(harness: Harness, speech_wav_b
     account = harness.make_user(credits=10_000)
     wav = ("a.wav", speech_wav_bytes, "audio/wav")
     routes: list[tuple[str, dict[str, Any], str, int]] = [
-        ("/api/v1/voice/voice-profiles", {"name": "native"}, "file", 201),
-        ("/api/v1/voice/voice-profiles/multi-sample", {"name": "multi"}, "voice_files", 201),
+        ("/api/v1/voice/voice-profiles", {"name": "native"}, "file", 200),
+        ("/api/v1/voice/voice-profiles/multi-sample", {"name": "multi"}, "voice_files", 200),
         ("/api/v1/voice-clone", {"title": "clone"}, "voice", 200),
         ("/api/v1/tts/clone-voice", {"name": "voiceai"}, "file", 200),
         ("/voices", {"display_name": "envelope"}, "file", 200),
@@ -127,8 +139,14 @@ def test_concurrent_duplicates_create_one_voice(harness: Harness, speech_wav_byt
 
     def post() -> None:
         barrier.wait()
-        results.append(harness.client.post("/api/v1/voice-clone", headers=headers, data={"title": "twice"},
-                                           files={"voice": ("a.wav", speech_wav_bytes, "audio/wav")}))
+        results.append(
+            harness.client.post(
+                "/api/v1/voice-clone",
+                headers=headers,
+                data={"title": "twice"},
+                files={"voice": ("a.wav", speech_wav_bytes, "audio/wav")},
+            )
+        )
 
     threads = [threading.Thread(target=post) for _ in range(3)]
     for t in threads:
@@ -166,8 +184,11 @@ def test_keys_belong_to_their_user_and_expire(harness: Harness) -> None:
     assert a.status_code == b.status_code == 200 and a.json()["speechId"] != b.json()["speechId"]
     assert "idempotent-replayed" not in b.headers
     with session_scope(harness.settings) as session:
-        session.execute(update(IdempotencyKey).where(IdempotencyKey.user_id == alice.user_id)
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.user_id == alice.user_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     again = _tts(harness, alice.headers, "same", payload)
     assert again.status_code == 200 and again.json()["speechId"] != a.json()["speechId"]
     with session_scope(harness.settings) as session:
@@ -198,13 +219,15 @@ def test_boundary_replacement_across_chunks() -> None:
     data = b"--abc123\r\nx\r\n--abc123\r\nyy--abc123--\r\n"
     expected = data.replace(marker, b"--B")
     for size in range(1, len(data) + 1):
-        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
         assert b"".join(idempotency._replace_stream(chunks, marker, b"--B")) == expected, size
     ct = 'multipart/form-data; boundary="abc123"'
     assert idempotency.fingerprint("POST", "/voices", b"", [data], ct) == idempotency.fingerprint(
-        "POST", "/voices", b"", [data.replace(b"abc123", b"zzz999")], "multipart/form-data; boundary=zzz999")
+        "POST", "/voices", b"", [data.replace(b"abc123", b"zzz999")], "multipart/form-data; boundary=zzz999"
+    )
     assert idempotency.fingerprint("POST", "/voices", b"", [data], ct) != idempotency.fingerprint(
-        "POST", "/voices", b"", [data + b"!"], ct)
+        "POST", "/voices", b"", [data + b"!"], ct
+    )
     assert idempotency.applies_to("POST", "/api/v1/voice/voices/voice_1/generate")
     assert idempotency.applies_to("POST", "/v1/audio/voices")
     assert idempotency.applies_to("POST", "/api/v1/tts")

@@ -160,6 +160,23 @@ def _assert_nothing_outlives_the_worker(data_dir: Path) -> None:
     assert not left, f"processes outlived their killed worker: {left}"
 
 
+def _wait_until_no_blocked_dequeue(settings: Settings) -> None:
+    from redis import Redis
+
+    assert settings.redis_url
+    client = Redis.from_url(settings.redis_url)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+
+    def blocked() -> list[dict[str, object]]:
+        clients = client.client_list()
+        return [c for c in clients if "b" in str(c.get("flags", "")) and str(c.get("db")) == str(db)]
+
+    try:
+        wait_until(blocked, lambda clients: not clients, interval=0.1)
+    finally:
+        client.close()
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -227,8 +244,10 @@ def test_a_killed_idle_worker_does_not_swallow_the_next_job(served_settings: Set
     finally:
         _stop(worker)
     _assert_nothing_outlives_the_worker(served_settings.data_dir)
+    # Redis must see the dead worker's blocking dequeue gone (an orphan holding its socket would
+    # keep it forever); only then is "the next job stays queued" a fair question on a busy machine.
+    _wait_until_no_blocked_dequeue(served_settings)
     second = _create(served_settings, user, credits=100, seconds=0.1)
-    time.sleep(0.5)
     assert second in get_queue(served_settings).queued_ids()
     survivor = _start_worker(served_settings, burst=True)
     try:

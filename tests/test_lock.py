@@ -24,6 +24,13 @@ def test_installed_packages_are_exactly_the_lock() -> None:
     assert not extra, f"installed but not in the lock: {extra}"
 
 
+def test_drift_check_reads_site_packages_even_after_setuptools_is_imported() -> None:
+    """setuptools puts its vendored packages on sys.path; they are not what the lock installed."""
+    import setuptools  # noqa: F401
+
+    assert lock_check.drift()[1] == {}
+
+
 def test_pip_check_finds_no_broken_requirement() -> None:
     assert lock_check.pip_check() == []
 

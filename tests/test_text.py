@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.errors import InvalidInput
-from app.speech.text import normalise_text, number_to_words, split_sentences
+from app.engines.text import normalise_text, number_to_words, split_sentences
 
 
 def test_normalise_strips_nul_and_control_characters() -> None:

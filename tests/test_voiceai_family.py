@@ -30,10 +30,17 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     yield from build_harness(tmp_path)
 
 
-def _clone(h: Harness, headers: dict[str, str], data: bytes, filename: str = "sample.wav",
-           content_type: str = "audio/wav", **form: Any) -> Any:
-    return h.client.post(f"{T}/clone-voice", headers=headers, data=form,
-                         files={"file": (filename, data, content_type)})
+def _clone(
+    h: Harness,
+    headers: dict[str, str],
+    data: bytes,
+    filename: str = "sample.wav",
+    content_type: str = "audio/wav",
+    **form: Any,
+) -> Any:
+    return h.client.post(
+        f"{T}/clone-voice", headers=headers, data=form, files={"file": (filename, data, content_type)}
+    )
 
 
 def test_clone_poll_update_delete(harness: Harness, speech_wav_bytes: bytes) -> None:
@@ -44,7 +51,10 @@ def test_clone_poll_update_delete(harness: Harness, speech_wav_bytes: bytes) -> 
     created = r.json()
     assert set(created) == {"voice_id", "name", "status", "voice_visibility"}
     assert (created["name"], created["status"], created["voice_visibility"]) == (
-        "My Cloned Voice", "PENDING", "PRIVATE")
+        "My Cloned Voice",
+        "PENDING",
+        "PRIVATE",
+    )
     assert available(harness, account) == 2000
     voice_id = created["voice_id"]
     assert c.get(f"{T}/voice/{voice_id}", headers=h).json()["status"] == "PENDING"
@@ -54,8 +64,9 @@ def test_clone_poll_update_delete(harness: Harness, speech_wav_bytes: bytes) -> 
     assert got["status"] == "AVAILABLE" and got["created_at"] and got["voice_visibility"] == "PRIVATE"
     assert [v["voice_id"] for v in c.get(f"{T}/voices", headers=h).json()] == [voice_id]
 
-    r = c.patch(f"{T}/voice/{voice_id}", headers=h,
-                json={"name": "Updated Voice Name", "voice_visibility": "PUBLIC"})
+    r = c.patch(
+        f"{T}/voice/{voice_id}", headers=h, json={"name": "Updated Voice Name", "voice_visibility": "PUBLIC"}
+    )
     assert r.status_code == 200 and r.json()["name"] == "Updated Voice Name"
     assert r.json()["voice_visibility"] == "PUBLIC"
     r = c.patch(f"{T}/voice/{voice_id}", headers=h, json={"voice_visibility": "PRIVATE"})
@@ -126,14 +137,19 @@ def test_bad_input_stores_and_charges_nothing(harness: Harness, speech_wav_bytes
     assert stored_things(harness.settings, poor.user_id) == (0, 0, 0)
 
     mine = add_voice(harness.settings, account.user_id, name="mine")
-    bad_updates = ({"voice_visibility": "HIDDEN"}, {"name": ""}, {"status": "AVAILABLE"},
-                   {"name": None, "x": 1})
+    bad_updates = (
+        {"voice_visibility": "HIDDEN"},
+        {"name": ""},
+        {"status": "AVAILABLE"},
+        {"name": None, "x": 1},
+    )
     for payload in bad_updates:
         r = harness.client.patch(f"{T}/voice/{mine.voice_id}", headers=account.headers, json=payload)
         assert r.status_code == 400 and isinstance(r.json()["detail"], str), payload
     assert harness.client.get(f"{T}/voice/{mine.voice_id}", headers=account.headers).json()["name"] == "mine"
     assert harness.client.get(f"{T}/voice/voice_missing", headers=account.headers).json() == {
-        "detail": "Voice not found"}
+        "detail": "Voice not found"
+    }
     assert harness.client.get(f"{T}/voices").status_code == 401
 
 
@@ -154,5 +170,7 @@ def test_two_users(harness: Harness) -> None:
     assert c.delete(f"{T}/voice/{joe.voice_id}", headers=alice.headers).status_code == 403
     assert c.get(f"{T}/voices", headers=bob.headers).json() == []  # only the caller's own voices
     assert {v["name"] for v in c.get(f"{T}/voices", headers=alice.headers).json()} == {
-        "alice private", "alice public"}
+        "alice private",
+        "alice public",
+    }
     assert c.get(f"{T}/voice/{public.voice_id}", headers=alice.headers).json()["name"] == "alice public"

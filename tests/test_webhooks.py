@@ -61,8 +61,11 @@ def _settled(h: Harness, job_id: int) -> list[WebhookDelivery]:
 
 
 def _speak(h: Harness, account: Account, voice_id: str, text: str, callback: str) -> Any:
-    return h.client.post("/api/v1/tts", headers=account.headers,
-                         json={"text": text, "voiceId": voice_id, "callbackUrl": callback})
+    return h.client.post(
+        "/api/v1/tts",
+        headers=account.headers,
+        json={"text": text, "voiceId": voice_id, "callbackUrl": callback},
+    )
 
 
 def _event(seen: Seen, secret: str) -> dict[str, Any]:
@@ -115,9 +118,12 @@ def test_failed_speech_and_voice_events(
     assert event["type"] == "speech.failed" and event["data"]["error"] == "engine exploded"
     assert event["data"]["output_url"] is None and event["data"]["status"] == "failed"
 
-    clone = harness.client.post("/api/v1/voice-clone", headers=account.headers,
-                                data={"callbackUrl": receiver.url("/hook")},
-                                files={"voice": ("v.wav", speech_wav_bytes, "audio/wav")})
+    clone = harness.client.post(
+        "/api/v1/voice-clone",
+        headers=account.headers,
+        data={"callbackUrl": receiver.url("/hook")},
+        files={"voice": ("v.wav", speech_wav_bytes, "audio/wav")},
+    )
     assert clone.status_code == 200, clone.text
     voice_id = clone.json()["voiceId"]
     clone_job = clone_job_of(harness.settings, voice_id)
@@ -127,12 +133,18 @@ def test_failed_speech_and_voice_events(
     assert event["type"] == "voice.completed" and event["data"]["voice_id"] == voice_id
     assert event["data"]["voice_status"] == "completed" and event["data"]["output_url"] is None
 
-    envelope = harness.client.post("/voices", headers=account.headers,
-                                   data={"callback_url": receiver.url("/hook")},
-                                   files={"file": ("v.wav", speech_wav_bytes, "audio/wav")})
-    voiceai = harness.client.post("/api/v1/tts/clone-voice", headers=account.headers,
-                                  data={"callback_url": receiver.url("/hook")},
-                                  files={"file": ("v.wav", speech_wav_bytes, "audio/wav")})
+    envelope = harness.client.post(
+        "/voices",
+        headers=account.headers,
+        data={"callback_url": receiver.url("/hook")},
+        files={"file": ("v.wav", speech_wav_bytes, "audio/wav")},
+    )
+    voiceai = harness.client.post(
+        "/api/v1/tts/clone-voice",
+        headers=account.headers,
+        data={"callback_url": receiver.url("/hook")},
+        files={"file": ("v.wav", speech_wav_bytes, "audio/wav")},
+    )
     for created in (envelope.json()["data"]["voice_id"], voiceai.json()["voice_id"]):
         job = clone_job_of(harness.settings, created)
         finish_job(harness.settings, job, ok=False, error="no speech")
@@ -176,13 +188,26 @@ def test_gives_up_after_five_attempts(harness: Harness, receiver: LocalServer) -
 def test_lost_attempts_are_redriven(harness: Harness, receiver: LocalServer) -> None:
     account = harness.make_user()
     with session_scope(harness.settings) as session:
-        job = Job(public_id="speech_lost", kind="speech", owner_id=account.user_id, status="completed",
-                  callback_url=receiver.url("/hook"), completed_at=utcnow())
+        job = Job(
+            public_id="speech_lost",
+            kind="speech",
+            owner_id=account.user_id,
+            status="completed",
+            callback_url=receiver.url("/hook"),
+            completed_at=utcnow(),
+        )
         session.add(job)
         session.flush()
         job_id = job.id
-        session.add(WebhookDelivery(job_id=job_id, event="speech.completed", url=job.callback_url,
-                                    status="pending", next_attempt_at=utcnow().replace(year=2020)))
+        session.add(
+            WebhookDelivery(
+                job_id=job_id,
+                event="speech.completed",
+                url=job.callback_url,
+                status="pending",
+                next_attempt_at=utcnow().replace(year=2020),
+            )
+        )
     assert webhooks.redeliver_due(harness.settings) == 1
     (delivery,) = _settled(harness, job_id)
     assert delivery.status == "delivered" and delivery.attempts == 1
@@ -192,9 +217,13 @@ def test_lost_attempts_are_redriven(harness: Harness, receiver: LocalServer) -> 
 def test_webhook_url_is_checked_at_request_time(harness: Harness) -> None:
     account = harness.make_user(credits=1000)
     voice = add_voice(harness.settings, account.user_id)
-    refused = [("ftp://example.com/hook", "http or https"), ("mailto:me@example.com", "http or https"),
-               ("http://169.254.169.254/latest", "metadata"), ("http://10.0.0.1/hook", "private"),
-               ("http://localhost:9/hook", "private or loopback")]
+    refused = [
+        ("ftp://example.com/hook", "http or https"),
+        ("mailto:me@example.com", "http or https"),
+        ("http://169.254.169.254/latest", "metadata"),
+        ("http://10.0.0.1/hook", "private"),
+        ("http://localhost:9/hook", "private or loopback"),
+    ]
     for url, message in refused:
         r = _speak(harness, account, voice.voice_id, "hi", url)
         assert r.status_code == 400 and message in r.json()["error"], (url, r.text)
@@ -207,8 +236,15 @@ def test_refused_at_delivery_time_is_recorded(harness: Harness, tmp_path: Path) 
     """A URL that became unsafe after the request (allow-list changed, DNS moved) is not called."""
     account = harness.make_user()
     with session_scope(harness.settings) as session:
-        job = Job(public_id="speech_x", kind="speech", owner_id=account.user_id, status="failed",
-                  callback_url="http://127.0.0.3:9/hook", completed_at=utcnow(), error="boom")
+        job = Job(
+            public_id="speech_x",
+            kind="speech",
+            owner_id=account.user_id,
+            status="failed",
+            callback_url="http://127.0.0.3:9/hook",
+            completed_at=utcnow(),
+            error="boom",
+        )
         session.add(job)
         session.flush()
         delivery_id = webhooks.record_delivery(session, job.id)
@@ -228,8 +264,9 @@ def test_signature_helpers() -> None:
     assert webhooks.verify("s3cret", str(int(now)), body, signature)
     assert not webhooks.verify("s3cret", str(int(now)), body + b" ", signature)
     assert not webhooks.verify("other", str(int(now)), body, signature)
-    assert not webhooks.verify("s3cret", str(int(now) - 3600), body,
-                               webhooks.sign("s3cret", str(int(now) - 3600), body))
+    assert not webhooks.verify(
+        "s3cret", str(int(now) - 3600), body, webhooks.sign("s3cret", str(int(now) - 3600), body)
+    )
     assert not webhooks.verify("s3cret", "yesterday", body, signature)
 
 
@@ -252,8 +289,15 @@ def test_attempts_run_on_rq_workers(tmp_path: Path, redis_url: str, receiver: Lo
             from app.auth import service as auth
 
             user = auth.create_user(session, "rq")
-            job = Job(public_id="speech_rq", kind="speech", owner_id=user.id, status="failed", error="x",
-                      callback_url=receiver.url("/hook"), completed_at=utcnow())
+            job = Job(
+                public_id="speech_rq",
+                kind="speech",
+                owner_id=user.id,
+                status="failed",
+                error="x",
+                callback_url=receiver.url("/hook"),
+                completed_at=utcnow(),
+            )
             session.add(job)
             session.flush()
             first, job_id = webhooks.record_delivery(session, job.id), job.id

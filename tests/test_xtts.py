@@ -168,7 +168,9 @@ def test_bad_requests_fail_before_synthesis(xtts_engine, xtts_latents) -> None:
 
 
 def test_clone_with_xtts_and_speak(xtts_dir: Path, speech, tmp_path: Path) -> None:
-    from app.cloning.xtts import build_xtts_voice, reset_engines, xtts_speaker
+    from app.cloning.xtts import build_xtts_voice
+    from app.engines.registry import reset as reset_engines
+    from app.engines.tts.xtts import xtts_synthesizer as xtts_speaker
 
     samples, rate = speech
     settings = Settings(env="test", data_dir=tmp_path, clone_engine="xtts", xtts_model_dir=xtts_dir)
@@ -214,7 +216,7 @@ def test_clone_refuses_samples_without_speech(xtts_dir: Path, tmp_path: Path) ->
 
 
 def test_xtts_without_a_model_directory_is_unavailable(tmp_path: Path) -> None:
-    from app.cloning.xtts import get_engine
+    from app.engines.registry import get_xtts_engine as get_engine
     from app.engines.tts.xtts import XTTSUnavailable
 
     settings = Settings(env="test", data_dir=tmp_path, clone_engine="xtts")

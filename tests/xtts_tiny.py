@@ -16,8 +16,23 @@ from pathlib import Path
 
 SPECIAL_TOKENS = ["[STOP]", "[UNK]", "[SPACE]", "[START]"]
 LANGUAGE_TOKENS = [
-    "[en]", "[es]", "[fr]", "[de]", "[it]", "[pt]", "[pl]", "[tr]", "[ru]",
-    "[nl]", "[cs]", "[ar]", "[zh-cn]", "[hu]", "[ko]", "[ja]", "[hi]",
+    "[en]",
+    "[es]",
+    "[fr]",
+    "[de]",
+    "[it]",
+    "[pt]",
+    "[pl]",
+    "[tr]",
+    "[ru]",
+    "[nl]",
+    "[cs]",
+    "[ar]",
+    "[zh-cn]",
+    "[hu]",
+    "[ko]",
+    "[ja]",
+    "[hi]",
 ]
 CHARACTERS = list("abcdefghijklmnopqrstuvwxyz0123456789'.,!?-:;\"()")
 

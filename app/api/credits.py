@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
+from pydantic import BaseModel
 
+from app.api.common import CamelModel
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.families import CLONE, FamilyRouter
 from app.billing import service as billing
 
-router = APIRouter(prefix="/api/v1/credits", tags=["credits"])
+router = FamilyRouter(family=CLONE, prefix="/api/v1/credits", tags=["credits"])
 
 # What each entry of the costs table is charged per.
 COST_UNITS = {
@@ -27,12 +30,52 @@ COST_UNITS = {
 }
 
 
+class Breakdown(CamelModel):
+    regular: int
+    permanent: int
+    held: int
+    reset_at: str | None
+
+
+class Balance(BaseModel):
+    success: bool
+    credits: int
+    breakdown: Breakdown
+
+
+class LedgerEntry(CamelModel):
+    id: int
+    type: str
+    amount: int
+    regular_delta: int
+    permanent_delta: int
+    held_delta: int
+    job_id: str | None
+    note: str | None
+    created_at: str
+
+
+class Usage(CamelModel):
+    success: bool
+    usage: list[LedgerEntry]
+    total: int
+    skip: int
+    limit: int
+    has_more: bool
+
+
+class Multipliers(BaseModel):
+    success: bool
+    multipliers: dict[str, int]
+    units: dict[str, str]
+
+
 # Seed 003's best-practice snippet reads the balance at /api/user/credits.
-user_credits_router = APIRouter(tags=["credits"])
+user_credits_router = FamilyRouter(family=CLONE, tags=["credits"])
 
 
-@router.get("")
-@user_credits_router.get("/api/user/credits")
+@router.get("", response_model=Balance)
+@user_credits_router.get("/api/user/credits", response_model=Balance)
 def get_credits(principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     bal = billing.balance(session, principal.user_id)
     return {
@@ -47,7 +90,7 @@ def get_credits(principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=Usage)
 def get_usage(
     principal: CurrentUser,
     session: SessionDep,
@@ -80,7 +123,7 @@ def get_usage(
     }
 
 
-@router.get("/multipliers")
+@router.get("/multipliers", response_model=Multipliers)
 def get_multipliers(principal: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
     """The costs table: credits charged per unit of work."""
     costs = settings.costs.effective()

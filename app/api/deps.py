@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from app.auth.service import INVALID_CREDENTIALS, Principal, authenticate_api_key, authenticate_bearer
 from app.core.config import Settings
-from app.core.db import session_scope
+from app.core.db import Session, session_scope
 from app.core.errors import Unauthorized
 from app.storage import BlobStore, get_store
 

@@ -1,7 +1,9 @@
 """Error rendering per API family. Services raise domain errors; each family shows them its way.
 
-The family is chosen by path, so errors raised before a route runs (401, 413, 429, unknown
-routes) get the same shape as those raised inside it. Validation failures are 400, never 422.
+Each router declares its family (app.api.families): an error raised inside a route takes the
+matched route's family; one given before any route matched (413 and 429 from the middleware,
+unknown paths) takes the family of the path, from the prefix table built from the mounted routes.
+Validation failures are 400, never 422.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.families import CLONE, ENVELOPE, NATIVE, OPENAI, VOICEAI, family_for
+from app.core.db import OperationalError
 from app.core.errors import DomainError, InsufficientCredits, RateLimited
 
 log = logging.getLogger(__name__)
 
-NATIVE, CLONE, VOICEAI, ENVELOPE, OPENAI = "native", "clone", "voiceai", "envelope", "openai"
+__all__ = ["CLONE", "ENVELOPE", "NATIVE", "OPENAI", "VOICEAI", "install_error_handlers", "render"]
 
 _HTTP_CODES = {
     400: "INVALID_PARAMETERS",
@@ -36,23 +39,6 @@ _HTTP_CODES = {
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
 }
-
-_VOICEAI_PREFIXES = ("/api/v1/tts/clone-voice", "/api/v1/tts/voice/", "/api/v1/tts/voices")
-_CLONE_PREFIXES = (
-    "/api/v1/voice-clone", "/api/v1/voices", "/api/v1/tts", "/api/v1/credits", "/api/user/credits"
-)
-
-
-def family_of(path: str) -> str:
-    if path.startswith("/v1/") or path.startswith("/api/v1/audio/") or path == "/api/v1/models":
-        return OPENAI
-    if path.startswith(_VOICEAI_PREFIXES):
-        return VOICEAI
-    if path.startswith(_CLONE_PREFIXES):
-        return CLONE
-    if path == "/voices" or path.startswith("/voices/"):
-        return ENVELOPE
-    return NATIVE
 
 
 def _openai_type(status: int, error: DomainError | None) -> tuple[str, str | None]:
@@ -89,9 +75,9 @@ def render(family: str, status: int, message: str, error: DomainError | None = N
     elif family == OPENAI:
         if isinstance(error, InsufficientCredits):
             status = 429
-        err_type, code = _openai_type(status, error)
+        err_type, err_code = _openai_type(status, error)
         param = error.param if error is not None else None
-        body = {"error": {"message": message, "type": err_type, "param": param, "code": code}}
+        body = {"error": {"message": message, "type": err_type, "param": param, "code": err_code}}
     elif family == ENVELOPE:
         body = {"code": status, "message": message, "data": None}
     else:  # native and voice.ai
@@ -122,13 +108,13 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return render(family_of(request.url.path), exc.status_code, exc.message, exc)
+        return render(family_for(request.scope), exc.status_code, exc.message, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)
         err = DomainError(message, param=param)
-        return render(family_of(request.url.path), 400, message, err)
+        return render(family_for(request.scope), 400, message, err)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -136,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if status == 404 and message == "Not Found":
             message = "Not found"
-        response = render(family_of(request.url.path), status, message)
+        response = render(family_for(request.scope), status, message)
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response
@@ -144,9 +130,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)
-        return render(family_of(request.url.path), 503, "Database is unavailable; try again shortly")
+        return render(family_for(request.scope), 503, "Database is unavailable; try again shortly")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return render(family_of(request.url.path), 500, "Internal server error")
+        return render(family_for(request.scope), 500, "Internal server error")

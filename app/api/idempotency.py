@@ -1,6 +1,8 @@
 """`Idempotency-Key` on job- and voice-creating POSTs, for every family (pure ASGI).
 
-With the header set on a matching route, for the authenticated caller:
+Which routes honour it, each route declares (`openapi_extra=IDEMPOTENT`, app.api.families); the
+keys are kept by app.jobs.idempotency. With the header set on such a route, for the
+authenticated caller:
 
 - a new key is claimed (row `in_progress`) before the route runs; a 2xx answer is stored
   with the key for 24 h, any other answer frees the key (nothing was created or charged,
@@ -22,53 +24,69 @@ import logging
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from functools import cache
 from typing import IO, Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import family_of, render
+from app.api.errors import render
+from app.api.families import RouteTable, build_route_table, family_for, route_table_for
 from app.auth.service import authenticate_api_key, authenticate_bearer
 from app.core.config import Settings
-from app.core.db import session_scope, utcnow
-from app.core.errors import Conflict, DomainError, InvalidInput, Unprocessable
-from app.jobs.models import IdempotencyKey
+from app.core.db import session_scope
+from app.core.errors import DomainError, InvalidInput
+from app.jobs.idempotency import (
+    KEY_TTL,
+    STALE_AFTER,
+    Claimed,
+    Decision,
+    Stored,
+    claim_key,
+    forget_key,
+    purge_expired_keys,
+    store_answer,
+)
 
 log = logging.getLogger(__name__)
 
 HEADER = "idempotency-key"
-KEY_TTL = timedelta(hours=24)
-# An in_progress key older than this belongs to a request that died with its process.
-STALE_AFTER = timedelta(minutes=10)
 MAX_KEY_LENGTH = 255
 SPOOL_MEMORY_BYTES = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 _KEY_CHARS = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-# Every POST that creates a job or a voice, in every family.
-IDEMPOTENT_ROUTES: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern)
-    for pattern in (
-        r"^/api/v1/voice/voice-profiles(/multi-sample)?/?$",  # native
-        r"^/api/v1/voice/voices/[^/]+/generate/?$",
-        r"^/api/v1/voice-clone/?$",  # clone
-        r"^/api/v1/tts/?$",
-        r"^/api/v1/tts/clone-voice/?$",  # voice.ai
-        r"^/voices/?$",  # envelope
-        r"^(/api)?/v1/audio/voices/?$",  # OpenAI
-    )
-)
+__all__ = [
+    "KEY_TTL",
+    "STALE_AFTER",
+    "Claimed",
+    "Decision",
+    "IdempotencyMiddleware",
+    "Stored",
+    "applies_to",
+    "claim_key",
+    "fingerprint",
+    "purge_expired_keys",
+]
 
 
-def applies_to(method: str, path: str) -> bool:
-    return method == "POST" and any(p.match(path) for p in IDEMPOTENT_ROUTES)
+@cache
+def _default_table() -> RouteTable:
+    """The table of an app with every family mounted (for callers without an app at hand)."""
+    from fastapi import FastAPI
+
+    from app.api.routers import include_routers
+
+    app = FastAPI()
+    include_routers(app)
+    return build_route_table(app.routes)
+
+
+def applies_to(method: str, path: str, table: RouteTable | None = None) -> bool:
+    """Whether `method path` is a route that declared itself idempotent (app.api.families)."""
+    return (table or _default_table()).is_idempotent(method, path)
 
 
 def fingerprint(method: str, path: str, query: bytes, chunks: Iterable[bytes], content_type: str = "") -> str:
@@ -105,67 +123,6 @@ def _replace_stream(chunks: Iterable[bytes], marker: bytes, replacement: bytes) 
     yield carry.replace(marker, replacement)
 
 
-@dataclass(frozen=True)
-class Stored:
-    status: int
-    body: bytes
-    content_type: str
-
-
-@dataclass(frozen=True)
-class Claimed:
-    row_id: int
-
-
-Decision = Stored | Claimed | DomainError
-
-
-def claim_key(session: Session, user_id: int, key: str, print_: str) -> Decision:
-    """Claim `key` for this request, or say why not (stored answer, 409, 422).
-
-    Meant for its own short transaction (it may roll back after losing an insert race)."""
-    for _ in range(2):
-        now = utcnow()
-        row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                          IdempotencyKey.key == key))
-        if row is not None and row.expires_at <= now:
-            session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
-            session.flush()
-            row = None
-        if row is not None:
-            if row.fingerprint != print_:
-                return Unprocessable("Idempotency-Key was already used with a different request")
-            if row.status == "completed" and row.response_status is not None:
-                return Stored(row.response_status, (row.response_body or "").encode(),
-                              row.response_content_type or "application/json")
-            if row.created_at > now - STALE_AFTER:
-                return Conflict("A request with this Idempotency-Key is still being processed")
-            taken = session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.id == row.id, IdempotencyKey.created_at == row.created_at)
-                .values(created_at=now, status="in_progress")
-            )
-            if taken.rowcount == 1:
-                return Claimed(row.id)
-            return Conflict("A request with this Idempotency-Key is still being processed")
-        new = IdempotencyKey(user_id=user_id, key=key, fingerprint=print_, status="in_progress",
-                             created_at=now, expires_at=now + KEY_TTL)
-        session.add(new)
-        try:
-            session.flush()
-        except IntegrityError:  # a concurrent request claimed it first: look again
-            session.rollback()
-            continue
-        return Claimed(new.id)
-    return Conflict("A request with this Idempotency-Key is still being processed")
-
-
-def purge_expired_keys(session: Session, now: datetime | None = None) -> int:
-    """Delete keys past their 24 h; returns how many (for a periodic pass)."""
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= (now or utcnow())))
-    return int(result.rowcount or 0)
-
-
 class IdempotencyMiddleware:
     """Pure ASGI: sits inside PlatformMiddleware (rate limit, body cap) and outside the routes."""
 
@@ -173,7 +130,7 @@ class IdempotencyMiddleware:
         self.app, self.settings = app, settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not applies_to(scope["method"], scope["path"]):
+        if scope["type"] != "http" or not applies_to(scope["method"], scope["path"], route_table_for(scope)):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -181,7 +138,7 @@ class IdempotencyMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        family = family_of(scope["path"])
+        family = family_for(scope)
         if not _KEY_CHARS.match(key):
             error = InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters")
             await render(family, 400, error.message, error)(scope, receive, send)
@@ -200,11 +157,25 @@ class IdempotencyMiddleware:
         finally:
             spool.close()
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, family: str, user_id: int, key: str,
-                      headers: Headers, spool: IO[bytes]) -> None:
-        print_ = await run_in_threadpool(fingerprint, scope["method"], scope["path"],
-                                         scope.get("query_string", b""), _chunks(spool),
-                                         headers.get("content-type", ""))
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        family: str,
+        user_id: int,
+        key: str,
+        headers: Headers,
+        spool: IO[bytes],
+    ) -> None:
+        print_ = await run_in_threadpool(
+            fingerprint,
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            _chunks(spool),
+            headers.get("content-type", ""),
+        )
         try:
             decision = await run_in_threadpool(self._claim, user_id, key, print_)
         except Exception:
@@ -244,8 +215,13 @@ class IdempotencyMiddleware:
         except BaseException:
             await run_in_threadpool(self._forget, decision.row_id)
             raise
-        await run_in_threadpool(self._finish, decision.row_id, captured["status"], b"".join(captured["body"]),
-                                captured["content_type"])
+        await run_in_threadpool(
+            self._finish,
+            decision.row_id,
+            captured["status"],
+            b"".join(captured["body"]),
+            captured["content_type"],
+        )
 
     # -- database work, on the thread pool ----------------------------------------------------
 
@@ -277,18 +253,12 @@ class IdempotencyMiddleware:
             self._forget(row_id)
             return
         with session_scope(self.settings) as session:
-            session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.id == row_id)
-                .values(status="completed", response_status=status, response_body=text,
-                        response_content_type=content_type[:100] or "application/json")
-            )
+            store_answer(session, row_id, status, text, content_type)
 
     def _forget(self, row_id: int) -> None:
         try:
             with session_scope(self.settings) as session:
-                session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id,
-                                                             IdempotencyKey.status == "in_progress"))
+                forget_key(session, row_id)
         except Exception:  # the key then goes stale and is taken over after STALE_AFTER
             log.exception("could not free idempotency key %s", row_id)
 
@@ -317,13 +287,15 @@ def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
 
 
 async def _replay(stored: Stored, send: Send) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": stored.status,
-        "headers": [
-            (b"content-type", stored.content_type.encode("latin-1")),
-            (b"content-length", str(len(stored.body)).encode()),
-            (b"idempotent-replayed", b"true"),
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": stored.status,
+            "headers": [
+                (b"content-type", stored.content_type.encode("latin-1")),
+                (b"content-length", str(len(stored.body)).encode()),
+                (b"idempotent-replayed", b"true"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": stored.body})

@@ -13,7 +13,8 @@ from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import family_of, render
+from app.api.errors import render
+from app.api.families import family_for
 from app.core.config import Settings
 from app.core.errors import RateLimited
 from app.core.ratelimit import RateLimiter
@@ -86,7 +87,7 @@ class PlatformMiddleware:
         try:
             if decision is not None and not decision.allowed:
                 error = RateLimited("Rate limit exceeded; retry later", retry_after=decision.retry_after)
-                response = render(family_of(path), 429, error.message, error)
+                response = render(family_for(scope), 429, error.message, error)
                 await response(scope, receive, send_with_headers)
                 return
 
@@ -94,7 +95,7 @@ class PlatformMiddleware:
             headers = dict(scope.get("headers") or [])
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                response = render(family_of(path), 413, f"Request body is larger than {limit} bytes")
+                response = render(family_for(scope), 413, f"Request body is larger than {limit} bytes")
                 await response(scope, receive, send_with_headers)
                 return
 

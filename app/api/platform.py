@@ -4,37 +4,56 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from sqlalchemy import func, select, text
+from pydantic import BaseModel
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
-from app.core.db import session_factory
+from app.api.families import NATIVE, FamilyRouter
+from app.core.db import ping_database
 from app.core.errors import DomainError
 from app.core.security import issue_jwt
-from app.jobs.models import Job
 from app.jobs.queue import get_queue
+from app.jobs.service import count_jobs_by_kind_and_status
 from app.storage import get_store
 
-router = APIRouter(tags=["platform"])
+router = FamilyRouter(family=NATIVE, tags=["platform"])
 
 JOBS = Gauge("chorus_jobs", "Jobs by kind and status", ["kind", "status"])
 QUEUE_DEPTH = Gauge("chorus_queue_depth", "Jobs waiting in the queue")
 
 
-@router.get("/health")
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, Any]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+@router.get("/health", response_model=Health)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is down"}},
+)
 def ready(request: Request, settings: SettingsDep) -> JSONResponse:
     """Each dependency checked for real; 503 when any is down, saying which."""
     checks: dict[str, Any] = {}
     try:
-        with session_factory(settings)() as session:
-            session.execute(text("SELECT 1"))
+        ping_database(settings)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
@@ -55,12 +74,14 @@ def ready(request: Request, settings: SettingsDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus metrics"}},
+)
 def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     JOBS.clear()
-    for kind, status, count in session.execute(
-        select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
-    ):
+    for (kind, status), count in count_jobs_by_kind_and_status(session).items():
         JOBS.labels(kind, status).set(count)
     try:
         QUEUE_DEPTH.set(get_queue(settings).depth())
@@ -69,7 +90,7 @@ def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/api/v1/auth/token")
+@router.post("/api/v1/auth/token", response_model=Token)
 def create_token(principal: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
     """Exchange an API key for a short-lived JWT (HS256, `sub` = user)."""
     token, ttl = issue_jwt(principal.user_id, settings)

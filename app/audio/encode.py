@@ -177,6 +177,7 @@ class _AvEncoder:
                 container_options["metadata_header_padding"] = "0"
         self._container = av.open(self._sink, "w", format=plan.muxer, container_options=container_options)
         stream = self._container.add_stream(plan.codec, rate=plan.rate, layout="mono")
+        assert isinstance(stream, av.audio.stream.AudioStream)
         if plan.bit_rate:
             stream.bit_rate = plan.bit_rate
         codec = av.Codec(plan.codec, "w")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import ApiKey, User
 from app.billing import service as billing
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import affected_rows, utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.security import decode_jwt, display_prefix, hash_api_key, keys_match, new_api_key
 
@@ -71,9 +71,9 @@ def revoke_api_key(session: Session, prefix: str) -> int:
     result = session.execute(
         update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
-    if result.rowcount == 0:
+    if affected_rows(result) == 0:
         raise NotFound(f"No active key with prefix {prefix!r}")
-    return int(result.rowcount)
+    return affected_rows(result)
 
 
 def authenticate_api_key(session: Session, settings: Settings, key: str) -> Principal:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.billing.models import CreditAccount, CreditEntry
-from app.core.db import utcnow
+from app.core.db import affected_rows, utcnow
 from app.core.errors import InsufficientCredits, InvalidInput
 from app.jobs.models import Job
 
@@ -119,7 +119,7 @@ def hold(session: Session, user_id: int, job_id: int, amount: int) -> None:
         .where(CreditAccount.user_id == user_id, available >= amount)
         .values(held=CreditAccount.held + amount, updated_at=utcnow())
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         session.expire_all()
         raise InsufficientCredits(required=amount, available=max(balance(session, user_id).available, 0))
     if not _insert_entry_once(session, user_id=user_id, job_id=job_id, kind="hold", held_delta=amount):
@@ -133,14 +133,12 @@ def hold(session: Session, user_id: int, job_id: int, amount: int) -> None:
 
 
 def _hold_exists(session: Session, job_id: int) -> bool:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(CreditEntry)
-            .where(CreditEntry.job_id == job_id, CreditEntry.kind == "hold")
-        )
-        > 0
+    holds = session.scalar(
+        select(func.count())
+        .select_from(CreditEntry)
+        .where(CreditEntry.job_id == job_id, CreditEntry.kind == "hold")
     )
+    return bool(holds)
 
 
 def _held_for(session: Session, job_id: int) -> tuple[int, int] | None:
@@ -289,7 +287,7 @@ def reset_if_due(session: Session, user_id: int, now: datetime | None = None) ->
             )
             .values(regular=new_regular, reset_at=next_reset, updated_at=now)
         )
-        if result.rowcount == 1:
+        if affected_rows(result) == 1:
             delta = new_regular - row.regular
             session.add(
                 CreditEntry(

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,11 +34,14 @@ from app.cloning.analysis import VoiceStats, alpha_from_formants, make_profile, 
 from app.cloning.texts import CALIBRATION_TEXT, SOURCE_PASSAGE, TEST_TEXT
 from app.core.config import Settings
 from app.core.errors import InvalidInput
+from app.engines.base import SpeakerEmbedder
 from app.engines.timbre.profile import TimbreProfile
+
+if TYPE_CHECKING:
+    from app.engines.tts.piper import PiperEngine, TimbreArtifact
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_VERSION = 2  # 2: adds quality, tuning, statistics and timings (readers ignore extra keys)
 DEFAULT_BASE_VOICE = "joe"
 WORK_RATE = 22_050  # samples are decoded at the base voices' rate (Piper joe)
 TARGET_LUFS = -20.0
@@ -56,11 +59,16 @@ Progress = Callable[[int], None]
 
 @dataclass
 class CloneResult:
-    artifact: dict[str, Any]
+    voice_artifact: TimbreArtifact  # what is stored for the voice
     embedding: list[float]
     quality_similarity: float | None
     clean_samples: list[np.ndarray] = field(default_factory=list)  # trimmed, normalised, at sample_rate
     sample_rate: int = 22_050
+
+    @property
+    def artifact(self) -> dict[str, object]:
+        """The artifact as stored (JSON object)."""
+        return self.voice_artifact.to_json()
 
 
 @dataclass
@@ -143,7 +151,7 @@ _source_cache: dict[str, VoiceStats] = {}
 _source_lock = threading.Lock()
 
 
-def source_stats(key: str, engine: Any) -> VoiceStats:
+def source_stats(key: str, engine: PiperEngine) -> VoiceStats:
     """The base voice's statistics from ~30 s of it reading a fixed passage; once per process."""
     stats = _source_cache.get(key)
     if stats is None:
@@ -164,11 +172,10 @@ def base_candidates(settings: Settings, language: str | None) -> list[str]:
     keys = [DEFAULT_BASE_VOICE]
     family = language_family(language) if language else "en"
     for voice in builtin_voices(settings.resolved_models_dir):
-        engine_key = getattr(voice, "engine", None)
-        if getattr(voice, "model_path", None) is None or not engine_key or engine_key in keys:
+        if voice.backend != "piper" or voice.model_path is None or not voice.engine or voice.engine in keys:
             continue
-        if getattr(voice, "language", family) == family:
-            keys.append(engine_key)
+        if voice.language == family:
+            keys.append(voice.engine)
     return keys
 
 
@@ -179,7 +186,7 @@ def _derived_builtins(base_key: str) -> list[tuple[str, TimbreProfile]]:
     return [
         (v.key, v.profile)
         for v in BUILTIN_VOICES
-        if v.profile is not None and getattr(v, "engine", DEFAULT_BASE_VOICE) == base_key
+        if v.profile is not None and v.backend == "piper" and v.engine == base_key
     ]
 
 
@@ -189,14 +196,16 @@ def _derived_builtins(base_key: str) -> list[tuple[str, TimbreProfile]]:
 class _Tuner:
     """Scores candidate profiles on one pre-analysed calibration utterance (WORLD analysis done once)."""
 
-    def __init__(self, calib_audio: np.ndarray, rate: int, target: np.ndarray, encoder: Any) -> None:
+    def __init__(
+        self, calib_audio: np.ndarray, rate: int, target: np.ndarray, encoder: SpeakerEmbedder
+    ) -> None:
         from app.engines.timbre import world
 
         self.rate = rate
         self.target = target
         self.encoder = encoder
         self.feats = world.analyze(np.asarray(calib_audio, dtype=np.float64), rate)
-        self.scores: list[dict[str, Any]] = []
+        self.scores: list[dict[str, object]] = []
 
     def score(self, profile: TimbreProfile, label: str) -> float:
         from app.engines.speaker import cosine
@@ -314,6 +323,7 @@ def build_voice(
     """The whole clone; raises InvalidInput with a message a person can act on."""
     from app.engines import registry
     from app.engines.speaker import cosine
+    from app.engines.tts.piper import TimbreArtifact
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -385,11 +395,7 @@ def build_voice(
     clone_sim = cosine(encoder.embed(clone_test, rate), held_emb)
     lap("score", 92)
 
-    artifact: dict[str, Any] = {
-        "version": ARTIFACT_VERSION,
-        "engine": "timbre",
-        "base_voice": base_key,
-        "profile": profile.to_dict(),
+    details: dict[str, object] = {
         "nearest_builtin": nearest,
         "quality": {
             "similarity": round(clone_sim, 4),
@@ -411,9 +417,10 @@ def build_voice(
         ],
         "timings": timings,
     }
+    artifact = TimbreArtifact(base_voice=base_key, profile=profile, details=details)
     log.info("clone on %s: similarity %.3f (base %.3f), %s", base_key, clone_sim, base_sim, best.label())
     return CloneResult(
-        artifact=artifact,
+        voice_artifact=artifact,
         embedding=[float(v) for v in mean],
         quality_similarity=round(clone_sim, 4),
         clean_samples=[s.audio for s in prepared],

@@ -108,6 +108,18 @@ def sample_keys(session: Session, voice_id: int) -> list[str]:
     )
 
 
+def first_sample_keys(session: Session, voice_ids: list[int]) -> dict[int, str]:
+    """The storage key of each voice's first uploaded sample (voices without samples are absent)."""
+    if not voice_ids:
+        return {}
+    rows = session.execute(
+        select(VoiceSample.voice_id, VoiceSample.storage_key).where(
+            VoiceSample.voice_id.in_(voice_ids), VoiceSample.position == 0
+        )
+    ).all()
+    return {voice_id: key for voice_id, key in rows}
+
+
 def sample_key(voice: Voice, position: int, container: str) -> str:
     return f"voices/{voice.uuid}/samples/{position}.{_EXTENSIONS.get(container, 'bin')}"
 

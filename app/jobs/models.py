@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, utcnow
 
+
 class JobStatus(StrEnum):
     """A job's state; the values are what the database stores."""
 

@@ -7,12 +7,14 @@ restarted) loses nothing: the reconciler re-enqueues pending rows it cannot find
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import os
 import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Protocol
@@ -26,6 +28,17 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
 RQ_QUEUE_NAME = "chorus"
+# A queue carries a job id to the function named here, as RQ does across processes; the
+# in-process pool resolves the same name, so queues never import what runs on them.
+JOB_FUNCTION = "app.jobs.runner.run_job"
+
+
+def _job_function() -> Callable[[int, Settings], None]:
+    module, _, name = JOB_FUNCTION.rpartition(".")
+    function: Callable[[int, Settings], None] = getattr(importlib.import_module(module), name)
+    return function
+
+
 RQ_JOB_PREFIX = "chorus-"
 
 
@@ -94,10 +107,8 @@ class InProcessQueue:
             self._done(job_id)
 
     def _run(self, job_id: int) -> None:
-        from app.jobs.runner import run_job
-
         try:
-            run_job(job_id, self.settings)
+            _job_function()(job_id, self.settings)
         except Exception:
             log.exception("job %s crashed", job_id)
         finally:
@@ -139,11 +150,9 @@ class RQQueue:
         rq_id = f"{RQ_JOB_PREFIX}{job_id}-{uuid.uuid4().hex[:8]}"
         kwargs = {"job_id": rq_id, "job_timeout": self.job_timeout, "result_ttl": 3600, "failure_ttl": 86400}
         if delay_seconds > 0:
-            self.queue.enqueue_in(
-                timedelta(seconds=delay_seconds), "app.jobs.runner.run_job", job_id, **kwargs
-            )
+            self.queue.enqueue_in(timedelta(seconds=delay_seconds), JOB_FUNCTION, job_id, **kwargs)
         else:
-            self.queue.enqueue("app.jobs.runner.run_job", job_id, **kwargs)
+            self.queue.enqueue(JOB_FUNCTION, job_id, **kwargs)
 
     def queued_ids(self) -> set[int]:
         from rq.registry import ScheduledJobRegistry, StartedJobRegistry

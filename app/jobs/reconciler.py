@@ -15,7 +15,7 @@ from app.core.db import session_scope, utcnow
 from app.jobs import service
 from app.jobs.models import JOB_PENDING, JOB_PROCESSING, Job
 from app.jobs.queue import JobQueue, get_queue
-from app.jobs.runner import fail_job
+from app.jobs.service import fail_job
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy.orm import Session
-
 import app.models  # noqa: F401  (a worker process needs every table mapped, e.g. for foreign keys)
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
 from app.jobs import service
 from app.jobs.models import Job
-from app.jobs.tasks import JobContext, JobFailed, JobOutcome, find_task, get_task
+from app.jobs.tasks import JobContext, JobFailed, JobOutcome, get_task
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +53,9 @@ def run_job(job_id: int, settings: Settings | None = None) -> None:
         job = session.get(Job, job_id)
         assert job is not None
         spec = get_task(job.kind)
+        if spec.run is None:
+            raise RuntimeError(f"job kind {job.kind} has no worker task")
+        run = spec.run
         if spec.on_started:
             spec.on_started(session, job)
         attempt, max_attempts = job.attempts, job.max_attempts
@@ -70,7 +71,7 @@ def run_job(job_id: int, settings: Settings | None = None) -> None:
 
     try:
         with _Heartbeat(job_id, attempt, settings):
-            outcome = spec.run(ctx)
+            outcome = run(ctx)
     except JobFailed as exc:
         _fail(job_id, attempt, str(exc), settings)
     except Exception as exc:
@@ -109,16 +110,7 @@ def _complete(job_id: int, attempt: int, outcome: JobOutcome, settings: Settings
 
 def _fail(job_id: int, attempt: int | None, message: str, settings: Settings) -> None:
     with session_scope(settings) as session:
-        fail_job(session, job_id, message, attempt=attempt)
-
-
-def fail_job(session: Session, job_id: int, message: str, *, attempt: int | None = None) -> None:
-    """Mark failed (releasing credits) and let the task kind record it on its domain rows."""
-    job = service.mark_failed(session, job_id, message, attempt=attempt)
-    if job is not None:
-        spec = find_task(job.kind)
-        if spec is not None and spec.on_failed:
-            spec.on_failed(session, job, message)
+        service.fail_job(session, job_id, message, attempt=attempt)
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,14 +13,13 @@ from sqlalchemy.orm import Session
 
 from app.billing import service as billing
 from app.core.config import Settings
-from app.core.db import after_commit, is_digits, public_id, row_id, utcnow
+from app.core.db import affected_rows, after_commit, is_digits, public_id, row_id, utcnow
 from app.core.errors import InvalidInput, NotFound
 from app.jobs.models import JOB_COMPLETED, JOB_FAILED, JOB_PENDING, JOB_PROCESSING, Job
 from app.jobs.queue import get_queue
+from app.jobs.tasks import find_task, get_task, public_id_prefix
 
 log = logging.getLogger(__name__)
-
-PUBLIC_ID_PREFIX = {"speech": "speech", "clone": "clone"}
 
 # Called after a job reaches a final state and that state is committed (webhooks hook in here).
 final_state_listeners: list[Callable[[int], None]] = []
@@ -38,7 +38,7 @@ def create_job(
 ) -> Job:
     """Insert a pending job, hold its credits, and enqueue it once the request commits."""
     job = Job(
-        public_id=public_id(PUBLIC_ID_PREFIX.get(kind, "job")),
+        public_id=public_id(public_id_prefix(kind)),
         kind=kind,
         owner_id=owner_id,
         voice_id=voice_id,
@@ -85,7 +85,7 @@ def claim(session: Session, job_id: int, lease_seconds: int) -> bool:
             updated_at=now,
         )
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 def extend_lease(session: Session, job_id: int, attempt: int, lease_seconds: int) -> bool:
@@ -94,7 +94,7 @@ def extend_lease(session: Session, job_id: int, attempt: int, lease_seconds: int
         .where(Job.id == job_id, Job.status == JOB_PROCESSING, Job.attempts == attempt)
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 def set_progress(session: Session, job_id: int, attempt: int, progress: int) -> None:
@@ -115,7 +115,7 @@ def requeue(
     result = session.execute(
         update(Job).where(*conditions).values(status=JOB_PENDING, lease_expires_at=None, updated_at=utcnow())
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         return False
     after_commit(session, lambda: get_queue(settings).enqueue(job_id, delay_seconds))
     return True
@@ -146,7 +146,7 @@ def mark_completed(
             error=None,
         )
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         return None
     billing.capture(session, job_id, credits_spent)
     _notify_final(session, job_id)
@@ -164,7 +164,7 @@ def mark_failed(session: Session, job_id: int, message: str, *, attempt: int | N
         .where(*conditions)
         .values(status=JOB_FAILED, error=message, completed_at=now, updated_at=now, lease_expires_at=None)
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         return None
     billing.release(session, job_id)
     _notify_final(session, job_id)
@@ -173,7 +173,7 @@ def mark_failed(session: Session, job_id: int, message: str, *, attempt: int | N
 
 def _notify_final(session: Session, job_id: int) -> None:
     for listener in final_state_listeners:
-        after_commit(session, lambda fn=listener: fn(job_id))
+        after_commit(session, functools.partial(listener, job_id))
 
 
 INLINE_LEASE_SECONDS = 600
@@ -194,7 +194,7 @@ def start_inline_job(
     dies first, its lease expires and the reconciler fails it and releases the hold."""
     now = utcnow()
     job = Job(
-        public_id=public_id(PUBLIC_ID_PREFIX.get(kind, "job")),
+        public_id=public_id(public_id_prefix(kind)),
         kind=kind,
         owner_id=owner_id,
         voice_id=voice_id,
@@ -216,8 +216,6 @@ def start_inline_job(
 def cancel_job(session: Session, job_id: int, reason: str = "Cancelled by the operator") -> Job:
     """Stop a job that has not finished: it ends failed and its hold is released. A worker
     still running it cannot complete it afterwards (completion requires status processing)."""
-    from app.jobs.runner import fail_job
-
     job = session.get(Job, job_id)
     if job is None:
         raise NotFound(f"No job {job_id}")
@@ -234,13 +232,9 @@ def retry_job(session: Session, settings: Settings, job_id: int) -> Job:
         raise NotFound(f"No job {job_id}")
     if old.status != JOB_FAILED:
         raise InvalidInput(f"Only failed jobs can be retried; job {job_id} is {old.status}")
-    if old.kind == "clone" and old.voice_id is not None:
-        from app.voices.models import Voice
-
-        voice = session.get(Voice, old.voice_id)
-        if voice is None or voice.deleted_at is not None:
-            raise InvalidInput("The voice of this clone job was deleted")
-        voice.status, voice.error_message = "pending", None
+    spec = get_task(old.kind)
+    if spec.before_retry is not None:
+        spec.before_retry(session, old)
     return create_job(
         session,
         settings,
@@ -251,3 +245,18 @@ def retry_job(session: Session, settings: Settings, job_id: int) -> Job:
         voice_id=old.voice_id,
         callback_url=old.callback_url,
     )
+
+
+def fail_job(session: Session, job_id: int, message: str, *, attempt: int | None = None) -> None:
+    """Mark failed (releasing credits) and let the task kind record it on its domain rows."""
+    job = mark_failed(session, job_id, message, attempt=attempt)
+    if job is not None:
+        spec = find_task(job.kind)
+        if spec is not None and spec.on_failed:
+            spec.on_failed(session, job, message)
+
+
+def count_jobs_by_kind_and_status(session: Session) -> dict[tuple[str, str], int]:
+    """How many jobs there are of each (kind, status): the /metrics gauge."""
+    rows = session.execute(select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status))
+    return {(str(kind), str(status)): int(count) for kind, status, count in rows}

@@ -1,4 +1,5 @@
-"""Task kinds a worker can run. Domains register theirs; the runner looks them up by `Job.kind`."""
+"""Task kinds a worker can run. Domains register theirs; the job machinery looks them up by
+`Job.kind` and never names a kind itself: whatever differs by kind is in its `TaskSpec`."""
 
 from __future__ import annotations
 
@@ -40,8 +41,18 @@ class JobContext:
 @dataclass(frozen=True)
 class TaskSpec:
     kind: str
-    # The work, outside any transaction: engines, storage. Returns or raises.
-    run: Callable[[JobContext], JobOutcome]
+    # The work, outside any transaction: engines, storage. Returns or raises. None for inline
+    # kinds, done inside a request (streamed speech, transcription) and only recorded as jobs.
+    run: Callable[[JobContext], JobOutcome] | None = None
+    # Public ids look like f"{public_id_prefix}_…"; webhook events like f"{event_prefix}.completed".
+    public_id_prefix: str = "job"
+    event_prefix: str = "job"
+    # Whether `result_key` is audio for the owner (a webhook then carries its download link).
+    result_is_output: bool = True
+    # Extra fields of the kind's webhook payload, read in the delivering transaction.
+    event_data: Callable[[Session, Job], dict[str, Any]] | None = None
+    # Before a failed job runs again as a new job (e.g. the clone's voice back to pending).
+    before_retry: Callable[[Session, Job], None] | None = None
     # In the transaction that records the final state (e.g. the voice's status).
     on_completed: Callable[[Session, Job, JobOutcome], None] | None = None
     on_failed: Callable[[Session, Job, str], None] | None = None
@@ -51,8 +62,9 @@ class TaskSpec:
 
 _TASKS: dict[str, TaskSpec] = {}
 
-# Modules that register task kinds; imported lazily so a worker only needs this list.
-TASK_MODULES = ["app.jobs.tasks", "app.voices.tasks", "app.speech.tasks", "app.cloning.tasks"]
+# Modules that register task kinds, imported by name on first lookup, so a worker process (and
+# the job machinery) needs no import of the domains above it.
+TASK_MODULES = ["app.speech.tasks", "app.cloning.tasks"]
 
 
 def register(spec: TaskSpec) -> TaskSpec:
@@ -71,12 +83,13 @@ def find_task(kind: str) -> TaskSpec | None:
 def get_task(kind: str) -> TaskSpec:
     if kind not in _TASKS:
         for module in TASK_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
+            importlib.import_module(module)
     return _TASKS[kind]
+
+
+def public_id_prefix(kind: str) -> str:
+    spec = find_task(kind)
+    return spec.public_id_prefix if spec else "job"
 
 
 def _run_diagnostic(ctx: JobContext) -> JobOutcome:
@@ -93,4 +106,4 @@ def _run_diagnostic(ctx: JobContext) -> JobOutcome:
     return JobOutcome(data={"attempt": ctx.attempt})
 
 
-register(TaskSpec(kind="diagnostic", run=_run_diagnostic))
+register(TaskSpec(kind="diagnostic", run=_run_diagnostic))  # operator's self-test (`chorus jobs`)

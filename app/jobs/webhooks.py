@@ -40,10 +40,11 @@ from sqlalchemy.orm import Session
 
 from app.core import fetch
 from app.core.config import Settings, get_settings
-from app.core.db import after_commit, session_scope, utcnow
+from app.core.db import affected_rows, after_commit, session_scope, utcnow
 from app.core.errors import DomainError
 from app.jobs.models import FINAL_STATES, JOB_COMPLETED, Job, WebhookDelivery
 from app.jobs.service import final_state_listeners
+from app.jobs.tasks import find_task
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ TOLERANCE_SECONDS = 300
 TIMESTAMP_HEADER = "X-Chorus-Timestamp"
 SIGNATURE_HEADER = "X-Chorus-Signature"
 RQ_ID_PREFIX = "webhook-"
-_EVENT_PREFIX = {"clone": "voice", "speech": "speech"}
 
 _settings: Settings | None = None
 _pool: ThreadPoolExecutor | None = None
@@ -114,7 +114,8 @@ def verify(
 
 def event_name(job: Job) -> str:
     outcome = "completed" if job.status == JOB_COMPLETED else "failed"
-    return f"{_EVENT_PREFIX.get(job.kind, 'job')}.{outcome}"
+    spec = find_task(job.kind)
+    return f"{spec.event_prefix if spec else 'job'}.{outcome}"
 
 
 def on_final_state(job_id: int) -> None:
@@ -166,9 +167,10 @@ def _iso(value: Any) -> str | None:
 def build_event(session: Session, settings: Settings, job: Job, delivery: WebhookDelivery) -> dict[str, Any]:
     from app.voices.models import Voice
 
+    spec = find_task(job.kind)
     voice = session.get(Voice, job.voice_id) if job.voice_id else None
     output_url = None
-    if job.status == JOB_COMPLETED and job.result_key and job.kind != "clone":
+    if job.status == JOB_COMPLETED and job.result_key and (spec is None or spec.result_is_output):
         from app.storage import get_store
 
         base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
@@ -186,8 +188,8 @@ def build_event(session: Session, settings: Settings, job: Job, delivery: Webhoo
         "created_at": _iso(job.created_at),
         "completed_at": _iso(job.completed_at),
     }
-    if job.kind == "clone" and voice is not None:
-        data["voice_status"] = voice.status
+    if spec is not None and spec.event_data is not None:
+        data.update(spec.event_data(session, job))
     return {
         "id": f"evt_{delivery.id}",
         "type": delivery.event,
@@ -226,7 +228,7 @@ def deliver(delivery_id: int, settings: Settings | None = None) -> str | None:
             .values(attempts=attempt, next_attempt_at=now + lease)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if affected_rows(claimed) != 1:
             return None
         job = session.get(Job, row.job_id)
         if job is None:
@@ -318,7 +320,9 @@ def schedule(delivery_id: int, delay_seconds: float, settings: Settings) -> None
 
 def _fire(delivery_id: int, settings: Settings) -> None:
     with _pool_lock:
-        _timers.discard(threading.current_thread())  # type: ignore[arg-type]
+        current = threading.current_thread()
+        if isinstance(current, threading.Timer):
+            _timers.discard(current)
     _submit(delivery_id, settings)
 
 

@@ -12,9 +12,9 @@ from app.audio import check_format
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import InvalidInput, VoiceNotReady
+from app.engines.text import normalise_text
 from app.jobs import service as jobs
 from app.jobs.models import JOB_COMPLETED, Job
-from app.speech.text import normalise_text
 from app.voices import service as voices
 from app.voices.models import Voice
 
@@ -75,6 +75,11 @@ def speakable_voice(session: Session, user_id: int, ref: str | int, language: st
     return voice
 
 
+def job_voice(session: Session, job: Job) -> Voice | None:
+    """The voice a speech job speaks with, even if it was deleted since (the job's owner may see it)."""
+    return session.get(Voice, job.voice_id) if job.voice_id else None
+
+
 def create_tts_job(
     session: Session,
     settings: Settings,
@@ -87,7 +92,8 @@ def create_tts_job(
     max_chars: int | None = None,
     max_bytes: int | None = None,
 ) -> Job:
-    """Hold the cost and queue the job; `max_chars`/`max_bytes` let a family keep its own limits."""
+    """Hold the cost and queue the job; `max_chars`/`max_bytes` replace the server's text limit
+    (CHORUS_MAX_TTS_CHARS) when the caller's contract sets its own, e.g. in UTF-8 bytes."""
     req = validate(request, settings, max_chars=max_chars, max_bytes=max_bytes)
     voice = speakable_voice(session, user_id, voice_ref, req.language)
     params = {

@@ -1,96 +1,63 @@
-"""Turning a voice row into something that speaks: a Piper engine plus an optional timbre profile.
+"""Turning a voice row into a `Synthesizer`: the voice's side of `app.engines.voices`.
 
-Built-in voices come from the catalogue; cloned voices from their stored artifact.
+Built-in voices are catalogue entries (by `builtin_key`); cloned voices are their stored
+artifact (read once, typed and validated, then kept in a small LRU). Which engine speaks,
+and how, is the engines' business.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from app.core.config import Settings
 from app.core.errors import InvalidInput
+from app.engines.base import Synthesizer
+from app.engines.voices import (
+    ArtifactError,
+    VoiceArtifact,
+    VoiceContext,
+    artifact_synthesizer,
+    builtin_synthesizer,
+    builtin_voice,
+    parse_artifact,
+)
 from app.storage import BlobStore
 from app.voices.models import Voice
 
 _ARTIFACT_CACHE_SIZE = 64
-_artifacts: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_artifacts: OrderedDict[str, VoiceArtifact] = OrderedDict()
 _artifacts_lock = threading.Lock()
 
 
-@dataclass
-class Speaker:
-    name: str
-    engine: Any  # app.engines.tts.piper.PiperEngine
-    profile: Any  # app.engines.timbre.profile.TimbreProfile | None
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.engine.sample_rate)
-
-    def stream(
-        self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
-    ) -> Iterator[np.ndarray]:
-        """Audio one sentence at a time (the first arrives before the rest is synthesized)."""
-        return self.engine.stream(
-            text, speed=speed, pitch=pitch, language=language, profile=self.profile, voice_name=self.name
-        )
-
-
-def _artifact(store: BlobStore, key: str) -> dict[str, Any]:
+def _artifact(store: BlobStore, key: str, voice: Voice) -> VoiceArtifact:
     with _artifacts_lock:
         if key in _artifacts:
             _artifacts.move_to_end(key)
             return _artifacts[key]
-    data = json.loads(store.get(key))
+    try:
+        artifact = parse_artifact(store.get(key))
+    except ArtifactError as exc:
+        raise ArtifactError(f"Voice {voice.voice_id} cannot speak: {exc.message}") from exc
     with _artifacts_lock:
-        _artifacts[key] = data
+        _artifacts[key] = artifact
         while len(_artifacts) > _ARTIFACT_CACHE_SIZE:
             _artifacts.popitem(last=False)
-    return data
+    return artifact
 
 
-def speaker_for(voice: Voice, store: BlobStore, settings: Settings) -> Speaker:
-    from app.engines import registry
-    from app.engines.timbre.profile import TimbreProfile
-    from app.voices.builtin import builtin_speaker_parts
-
+def synthesizer_for(voice: Voice, store: BlobStore, settings: Settings) -> Synthesizer:
+    """What speaks this voice; InvalidInput when it cannot (left the catalogue, not ready,
+    unreadable artifact), NotFound when its model is gone."""
     if voice.kind == "builtin":
-        try:
-            engine, profile = builtin_speaker_parts(voice.builtin_key or "", settings)
-        except KeyError as exc:
-            raise InvalidInput(f"Voice {voice.voice_id} is no longer available") from exc
-        return Speaker(voice.name, engine, profile)
+        spec = builtin_voice(voice.builtin_key or "", settings.resolved_models_dir)
+        if spec is None:
+            raise InvalidInput(f"Voice {voice.voice_id} is no longer available")
+        return builtin_synthesizer(spec, settings, name=voice.name)
     if not voice.artifact_key:
         raise InvalidInput(f"Voice {voice.voice_id} is not ready to speak")
-    artifact = _artifact(store, voice.artifact_key)
-    if artifact.get("engine") == "xtts":
-        from app.cloning.xtts import xtts_speaker
-
-        return xtts_speaker(
-            store.get(artifact["latents_key"]),
-            settings,
-            name=voice.name,  # type: ignore[return-value]
-            language=artifact.get("language", "en"),
-        )
-    engine = registry.get_piper_engine(artifact.get("base_voice", "joe"), settings)
-    profile_data = artifact.get("profile")
-    profile = TimbreProfile.from_dict(profile_data) if profile_data else None
-    return Speaker(voice.name, engine, profile)
+    artifact = _artifact(store, voice.artifact_key, voice)
+    return artifact_synthesizer(artifact, VoiceContext(name=voice.name, settings=settings, fetch=store.get))
 
 
-def synthesize(
-    speaker: Speaker, text: str, *, speed: float, pitch: float, language: str | None, on_chunk: Any = None
-) -> np.ndarray:
-    chunks = []
-    for chunk in speaker.stream(text, speed=speed, pitch=pitch, language=language):
-        chunks.append(chunk)
-        if on_chunk is not None:
-            on_chunk(len(chunks))
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
+speaker_for = synthesizer_for  # the name app.api.openai.routes still imports

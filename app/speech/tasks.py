@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from app.audio import content_type, encode_audio, file_extension
 from app.core.db import session_scope
 from app.core.errors import DomainError
-from app.jobs.models import Job
+from app.engines.base import synthesize
+from app.engines.text import split_sentences
+from app.jobs.models import Job, JobKind
 from app.jobs.tasks import JobContext, JobFailed, JobOutcome, TaskSpec, register
-from app.speech.speakers import speaker_for
-from app.speech.text import split_sentences
+from app.speech.speakers import synthesizer_for
 from app.storage import get_store
 from app.voices.models import Voice
 from app.voices.usage import record_usage
@@ -31,24 +31,26 @@ def _run(ctx: JobContext) -> JobOutcome:
     params = ctx.params
     text, fmt = str(params["text"]), str(params.get("format", "mp3"))
     try:
-        speaker = speaker_for(voice, store, ctx.settings)
+        synthesizer = synthesizer_for(voice, store, ctx.settings)
         sentences = max(1, len(split_sentences(text)))
-        chunks = []
-        for chunk in speaker.stream(
+
+        def progress(chunks_done: int) -> None:
+            ctx.report_progress(min(90, int(90 * chunks_done / sentences)))
+
+        audio = synthesize(
+            synthesizer,
             text,
             speed=float(params.get("speed", 1.0)),
             pitch=float(params.get("pitch", 0.0)),
             language=params.get("language"),
-        ):
-            chunks.append(chunk)
-            ctx.report_progress(min(90, int(90 * len(chunks) / sentences)))
-        audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        data = encode_audio(audio, speaker.sample_rate, fmt)
+            on_chunk=progress,
+        )
+        data = encode_audio(audio, synthesizer.sample_rate, fmt)
     except DomainError as exc:
         raise JobFailed(exc.message) from exc
     key = speech_key(ctx.owner_id, ctx.job_id, fmt)
     store.put(key, data, content_type(fmt))
-    return JobOutcome(result_key=key, duration=round(len(audio) / speaker.sample_rate, 3))
+    return JobOutcome(result_key=key, duration=round(len(audio) / synthesizer.sample_rate, 3))
 
 
 def _on_completed(session: Session, job: Job, outcome: JobOutcome) -> None:
@@ -63,4 +65,12 @@ def _on_completed(session: Session, job: Job, outcome: JobOutcome) -> None:
     )
 
 
-register(TaskSpec(kind="speech", run=_run, on_completed=_on_completed))
+register(
+    TaskSpec(
+        kind=JobKind.SPEECH,
+        run=_run,
+        on_completed=_on_completed,
+        public_id_prefix="speech",
+        event_prefix="speech",
+    )
+)

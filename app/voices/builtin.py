@@ -7,7 +7,7 @@ comes back is restored, so ids stay stable across restarts and upgrades.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -15,24 +15,18 @@ from app.core.config import Settings
 from app.core.db import session_scope, utcnow
 from app.voices.models import Voice
 
+if TYPE_CHECKING:
+    from app.engines.catalogue import BuiltinVoice
+
 log = logging.getLogger(__name__)
 
 
-def catalogue(settings: Settings) -> dict[str, Any]:
-    """Every built-in voice by key: the derived catalogue plus Piper voices in the models folder."""
+def catalogue(settings: Settings) -> dict[str, BuiltinVoice]:
+    """Every built-in voice by key: the derived catalogue plus Piper voices in the models folder.
+    (What speaks one: `app.speech.speakers.synthesizer_for`.)"""
     from app.engines.catalogue import builtin_voices
 
     return {v.key: v for v in builtin_voices(settings.resolved_models_dir)}
-
-
-def builtin_speaker_parts(key: str, settings: Settings) -> tuple[Any, Any]:
-    """(Piper engine, timbre profile or None) for a built-in voice key."""
-    from app.engines import registry
-
-    spec = catalogue(settings).get(key)
-    if spec is None:
-        raise KeyError(key)
-    return registry.get_piper_engine(spec.engine, settings), spec.profile
 
 
 def sync_builtin_voices(settings: Settings) -> int:
@@ -50,7 +44,7 @@ def sync_builtin_voices(settings: Settings) -> int:
                     owner_id=None,
                     status="completed",
                     is_public=True,
-                    engine="piper",
+                    engine=spec.backend,
                     processed_at=now,
                 )
                 session.add(row)
@@ -59,12 +53,12 @@ def sync_builtin_voices(settings: Settings) -> int:
             row.language = spec.language
             row.gender = spec.gender
             row.style = spec.style
-            row.age_range = getattr(spec, "age_range", None)
+            row.age_range = spec.age_range
             row.category = spec.category
-            row.tags = list(getattr(spec, "tags", []) or [])
+            row.tags = list(spec.tags)
             row.deleted_at = None
-        for key, row in rows.items():
-            if key not in specs and row.deleted_at is None:
+        for builtin_key, row in rows.items():
+            if builtin_key not in specs and row.deleted_at is None:
                 row.deleted_at = now
     log.info("built-in voices synced: %d", len(specs))
     return len(specs)

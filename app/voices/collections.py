@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.core.db import is_digits, row_id, utcnow
+from app.core.db import affected_rows, is_digits, row_id, utcnow
 from app.core.errors import Forbidden, InvalidInput, NotFound
 from app.voices.models import Collection, CollectionVoice, Voice
 from app.voices.service import readable_voices
@@ -45,12 +45,12 @@ class CollectionView:
     voice_ids: list[str] = field(default_factory=list)
 
 
-def readable_collections(user_id: int) -> Select[tuple[Collection]]:
+def readable_collections(user_id: int) -> Select[Collection]:
     """Collections this user may read: their own, or anyone's public one."""
     return select(Collection).where(or_(Collection.owner_id == user_id, Collection.is_public.is_(True)))
 
 
-def owned_collections(user_id: int) -> Select[tuple[Collection]]:
+def owned_collections(user_id: int) -> Select[Collection]:
     return select(Collection).where(Collection.owner_id == user_id)
 
 
@@ -277,15 +277,8 @@ def remove_voice(session: Session, user_id: int, ref: str, voice_ref: str | int)
             CollectionVoice.collection_id == collection.id, CollectionVoice.voice_id == voices[0].id
         )
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not affected_rows(result):
         raise NotFound(f"Voice not in collection: {str(voice_ref).strip()}")
     collection.updated_at = utcnow()
     session.flush()
     return _render(session, user_id, collection)
-
-
-def remove_voice_everywhere(session: Session, voice_id: int) -> int:
-    """Drop a voice from every collection (called when the voice is deleted); returns rows removed."""
-    result = session.execute(delete(CollectionVoice).where(CollectionVoice.voice_id == voice_id))
-    session.flush()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -14,7 +14,8 @@ from app.audio import content_type, encode_audio, file_extension
 from app.core.config import Settings
 from app.core.errors import InvalidInput, NotFound, Unauthorized
 from app.core.security import sign_token, verify_token
-from app.speech.speakers import speaker_for, synthesize
+from app.engines.base import synthesize
+from app.speech.speakers import synthesizer_for
 from app.storage import BlobStore
 from app.voices.models import Voice
 from app.voices.service import get_voice_by_uuid, voice_storage_prefix
@@ -75,10 +76,10 @@ def get_preview(
         return Preview(voice, key, float(meta["duration"]), fmt, text)
     if not generate:
         raise NotFound("No preview exists for this voice and these settings")
-    speaker = speaker_for(voice, store, settings)
-    audio = synthesize(speaker, text, speed=speed, pitch=pitch, language=None)
-    duration = round(len(audio) / speaker.sample_rate, 3)
-    store.put(key, encode_audio(audio, speaker.sample_rate, fmt), content_type(fmt))
+    synthesizer = synthesizer_for(voice, store, settings)
+    audio = synthesize(synthesizer, text, speed=speed, pitch=pitch, language=None)
+    duration = round(len(audio) / synthesizer.sample_rate, 3)
+    store.put(key, encode_audio(audio, synthesizer.sample_rate, fmt), content_type(fmt))
     store.put(meta_key, json.dumps({"duration": duration}).encode(), "application/json")
     return Preview(voice, key, duration, fmt, text)
 

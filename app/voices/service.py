@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.core.db import after_commit, is_digits, row_id, utcnow
+from app.core.db import affected_rows, after_commit, is_digits, row_id, utcnow
 from app.core.errors import Forbidden, InvalidInput, NotFound
 from app.jobs.models import Job
 from app.storage import BlobStore
-from app.voices.models import Voice
+from app.voices.models import CollectionVoice, UsageEvent, Voice
+from app.voices.usage import GENERATION_KINDS
 
 BUILTIN = "builtin"
 CUSTOM = "custom"
 
 
-def readable_voices(user_id: int) -> Select[tuple[Voice]]:
+def readable_voices(user_id: int) -> Select[Voice]:
     """Voices this user may read and speak with: built-in, own, or someone's public voice."""
     return select(Voice).where(
         Voice.deleted_at.is_(None),
@@ -26,7 +29,7 @@ def readable_voices(user_id: int) -> Select[tuple[Voice]]:
     )
 
 
-def _by_ref(query: Select[tuple[Voice]], ref: str | int) -> Select[tuple[Voice]]:
+def _by_ref(query: Select[Voice], ref: str | int) -> Select[Voice]:
     text = str(ref).strip()
     if is_digits(text):
         return query.where(Voice.id == (row_id(text) or 0))
@@ -85,7 +88,7 @@ class VoiceFilters:
     keyword: str | None = None
 
 
-def filtered_voices(user_id: int, filters: VoiceFilters) -> Select[tuple[Voice]]:
+def filtered_voices(user_id: int, filters: VoiceFilters) -> Select[Voice]:
     query = readable_voices(user_id)
     if filters.owned_only:
         query = query.where(Voice.owner_id == user_id)
@@ -153,7 +156,7 @@ def update_voice(session: Session, user_id: int, ref: str | int, changes: dict[s
             if not value or len(value) > 200:
                 raise InvalidInput("Voice name must be 1-200 characters", param="name")
         if name == "tags":
-            value = [str(t) for t in (value or [])]
+            value = check_tags(value or [])
         setattr(voice, name, value)
     voice.updated_at = utcnow()
     session.flush()
@@ -169,10 +172,8 @@ def delete_voice(
     session: Session, store: BlobStore, user_id: int, ref: str | int, *, keep_files: bool = False
 ) -> Voice:
     """Soft delete; its samples, artifact and previews leave storage once the delete commits,
-    unless `keep_files` (the envelope family's contract: "won't be physically removed from
-    storage"). Either way the voice no longer lists, resolves or speaks."""
-    from app.voices.collections import remove_voice_everywhere
-
+    unless `keep_files` (the caller's contract promises the files stay). Either way the voice no
+    longer lists, resolves or speaks."""
     voice = get_changeable_voice(session, user_id, ref)
     voice.deleted_at = utcnow()
     remove_voice_everywhere(session, voice.id)
@@ -183,6 +184,13 @@ def delete_voice(
     return voice
 
 
+def remove_voice_everywhere(session: Session, voice_id: int) -> int:
+    """Drop a voice from every collection (called when the voice is deleted); returns rows removed."""
+    result = session.execute(delete(CollectionVoice).where(CollectionVoice.voice_id == voice_id))
+    session.flush()
+    return affected_rows(result)
+
+
 def latest_clone_job_ids(session: Session, voice_ids: list[int]) -> dict[int, str]:
     if not voice_ids:
         return {}
@@ -191,4 +199,89 @@ def latest_clone_job_ids(session: Session, voice_ids: list[int]) -> dict[int, st
         .where(Job.voice_id.in_(voice_ids), Job.kind == "clone")
         .order_by(Job.id)
     ).all()
-    return {voice_id: public for voice_id, public in rows}
+    return {voice_id: public for voice_id, public in rows if voice_id is not None}
+
+
+# -- tags: one rule for every family and every way of setting them --------------------------
+
+MAX_TAGS = 20
+MAX_TAG_CHARS = 64
+TAGS_RULE = f"At most {MAX_TAGS} tags of up to {MAX_TAG_CHARS} characters each"
+
+
+def check_tags(tags: Iterable[object]) -> list[str]:
+    """Tags trimmed, empty ones dropped; more than MAX_TAGS, or one longer than MAX_TAG_CHARS,
+    is a 400 naming `tags` (never silently cut)."""
+    cleaned = [text for text in (str(tag).strip() for tag in tags) if text]
+    if len(cleaned) > MAX_TAGS or any(len(tag) > MAX_TAG_CHARS for tag in cleaned):
+        raise InvalidInput(TAGS_RULE, param="tags")
+    return cleaned
+
+
+def parse_tags(raw: str | None) -> list[str]:
+    """Tags sent in one text field (a form): a JSON array of strings or a comma-separated list,
+    then `check_tags`."""
+    if not raw or not raw.strip():
+        return []
+    raw = raw.strip()
+    if not raw.startswith("["):
+        return check_tags(raw.split(","))
+    try:
+        parsed = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidInput("tags must be a JSON array or a comma-separated list", param="tags") from exc
+    if not isinstance(parsed, list) or not all(isinstance(t, str | int | float) for t in parsed):
+        raise InvalidInput("tags must be a JSON array of strings or a comma-separated list", param="tags")
+    return check_tags(parsed)
+
+
+# -- lookups the families need ---------------------------------------------------------------
+
+
+def find_builtin_voice(session: Session, user_id: int, key: str) -> Voice | None:
+    """The live built-in voice with this catalogue key."""
+    return session.scalar(readable_voices(user_id).where(Voice.kind == BUILTIN, Voice.builtin_key == key))
+
+
+def find_builtin_voice_by_name(session: Session, user_id: int, name: str) -> Voice | None:
+    """A live built-in voice by its key or display name (case-insensitive), e.g. 'joe'."""
+    lowered = name.lower()
+    return session.scalar(
+        readable_voices(user_id)
+        .where(Voice.kind == BUILTIN)
+        .where((func.lower(Voice.builtin_key) == lowered) | (func.lower(Voice.name) == lowered))
+        .order_by(Voice.id)
+        .limit(1)
+    )
+
+
+def builtin_and_own_voices(session: Session, user_id: int) -> list[Voice]:
+    """Every built-in voice and the caller's own (no one else's public ones): built-ins first,
+    then each kind oldest first."""
+    query = filtered_voices(user_id, VoiceFilters(include_public=False))
+    return list(session.scalars(query.order_by(Voice.kind.asc(), Voice.created_at.asc(), Voice.id.asc())))
+
+
+SORT_KEYS = ("created", "updated", "name", "duration", "popularity")
+
+
+def voice_ordering(key: str, *, descending: bool) -> tuple[Any, ...]:
+    """An `order` for `list_voices`: by one of SORT_KEYS (popularity: generations across all
+    users), then by id."""
+    generations = (
+        select(func.count(UsageEvent.id))
+        .where(UsageEvent.voice_id == Voice.id, UsageEvent.kind.in_(GENERATION_KINDS))
+        .correlate(Voice)
+        .scalar_subquery()
+    )
+    columns: dict[str, Any] = {
+        "created": Voice.created_at,
+        "updated": Voice.updated_at,
+        "name": Voice.name,
+        "duration": Voice.sample_seconds,
+        "popularity": generations,
+    }
+    if key not in columns:
+        raise InvalidInput(f"Cannot sort voices by {key}", param="sort")
+    column = columns[key]
+    return (column.desc() if descending else column.asc(), Voice.id.asc())

@@ -74,7 +74,8 @@ def generation_counts(session: Session, voice_ids: list[int]) -> dict[int, int]:
         .group_by(UsageEvent.voice_id)
     ).all()
     for voice_id, count in rows:
-        counts[int(voice_id)] = int(count)
+        if voice_id is not None:
+            counts[int(voice_id)] = int(count)
     return counts
 
 

@@ -8,34 +8,31 @@ app.api.errors for every path of this family, USAGE_LIMIT_EXCEEDED with `credits
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from app.api.common import CamelModel, download_url, iso
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from app.api.native.schemas import iso
-from app.audio import SNIFF_BYTES, read_limited_sync, sniff_container
+from app.api.families import CLONE, IDEMPOTENT, FamilyRouter
+from app.api.intake import default_title, take_audio
 from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia, VoiceNotReady
+from app.core.errors import InvalidInput, NotFound, VoiceNotReady
 from app.jobs import service as jobs
 from app.jobs import webhooks
 from app.jobs.models import JOB_COMPLETED, JOB_FAILED, Job
 from app.speech import service as speech
 from app.storage import BlobStore
 from app.voices import service as voices
-from app.voices.models import UsageEvent, Voice, VoiceSample
-from app.voices.usage import GENERATION_KINDS, generation_counts
+from app.voices.models import Voice
+from app.voices.usage import generation_counts
 
-router = APIRouter(prefix="/api/v1", tags=["clone"])
+router = FamilyRouter(family=CLONE, prefix="/api/v1", tags=["clone"])
 
 CLONE_MAX_BYTES = 20 * 1024 * 1024
 TTS_MAX_BYTES = 5000
@@ -44,40 +41,117 @@ INVALID_FILE_TYPE = "Invalid file type. Supported formats: MP3, WAV, WebM, M4A, 
 
 _STATUS = {"pending": "PROCESSING", "processing": "PROCESSING", "completed": "COMPLETED", "failed": "FAILED"}
 _STATUS_FILTER = {"PROCESSING": ("pending", "processing"), "COMPLETED": ("completed",), "FAILED": ("failed",)}
-
-# Generations of a voice across all users: its popularity and usageCount.
-_generations = (
-    select(func.count(UsageEvent.id))
-    .where(UsageEvent.voice_id == Voice.id, UsageEvent.kind.in_(GENERATION_KINDS))
-    .correlate(Voice)
-    .scalar_subquery()
-)
-_SORT: dict[str, Any] = {
-    "createdAt": Voice.created_at,
-    "updatedAt": Voice.updated_at,
-    "title": Voice.name,
-    "duration": Voice.sample_seconds,
-    "popularity": _generations,
+# sortBy -> the voices service's sort keys (popularity: generations across all users).
+_SORT = {
+    "createdAt": "created",
+    "updatedAt": "updated",
+    "title": "name",
+    "duration": "duration",
+    "popularity": "popularity",
 }
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+# -- response shapes -------------------------------------------------------------------------
 
 
-def _sample_urls(session: Session, store: BlobStore, settings: Settings, request: Request,
-                 voice_ids: list[int]) -> dict[int, str]:
+class CloneCreatedVoice(CamelModel):
+    id: str
+    title: str
+    description: str | None
+    cover_image: str | None
+    audio_url: str | None
+    duration: float | None
+    tags: list[str]
+    status: str
+    created_at: str | None
+
+
+class VoiceCloneCreated(CamelModel):
+    success: bool
+    voice_id: str
+    voice: CloneCreatedVoice
+
+
+class CloneVoice(CamelModel):
+    id: str
+    title: str
+    description: str | None
+    cover_image: str | None
+    audio_url: str | None
+    duration: float | None
+    status: str = Field(description="PROCESSING, COMPLETED or FAILED")
+    type: str = Field(description="USER or SYSTEM")
+    is_public: bool
+    popularity: int
+    tags: list[str]
+    usage_count: int
+    created_at: str | None
+    updated_at: str | None
+
+
+class Pagination(CamelModel):
+    page: int
+    limit: int
+    total: int
+    total_pages: int
+    has_next: bool
+    has_prev: bool
+
+
+class VoiceListing(CamelModel):
+    success: bool
+    voices: list[CloneVoice]
+    pagination: Pagination
+
+
+class CloneQueuedSpeech(CamelModel):
+    id: str
+    text: str
+    format: str
+    status: str
+    credits_used: int
+    created_at: str | None
+
+
+class SpeechCreated(CamelModel):
+    success: bool
+    speech_id: str
+    credits_used: int
+    speech: CloneQueuedSpeech
+
+
+class CloneSpeechVoice(CamelModel):
+    id: str
+    title: str
+    cover_image: str | None
+    type: str
+
+
+class CloneSpeech(CamelModel):
+    id: str
+    text: str | None
+    audio_url: str | None
+    format: str
+    duration: float | None
+    status: str
+    credits_used: int
+    created_at: str | None
+    updated_at: str | None
+    voice: CloneSpeechVoice | None
+    error: str | None = Field(None, description="only when the status is FAILED")
+
+
+class SpeechResult(BaseModel):
+    success: bool
+    speech: CloneSpeech
+
+
+def _sample_urls(
+    session: SessionDep, store: BlobStore, settings: Settings, request: Request, voice_ids: list[int]
+) -> dict[int, str]:
     """A signed download URL of each voice's first uploaded sample (the seed's `audioUrl`)."""
-    if not voice_ids:
-        return {}
-    rows = session.execute(
-        select(VoiceSample.voice_id, VoiceSample.storage_key)
-        .where(VoiceSample.voice_id.in_(voice_ids), VoiceSample.position == 0)
-    ).all()
-    return {
-        voice_id: store.url(key, expires_in=settings.signed_url_ttl_seconds, base_url=_base_url(request))
-        for voice_id, key in rows
-    }
+    keys = cloning.first_sample_keys(session, voice_ids)
+    return {voice_id: download_url(request, settings, store, key) for voice_id, key in keys.items()}
 
 
 def clone_voice(voice: Voice, *, audio_url: str | None = None, usage_count: int = 0) -> dict[str, Any]:
@@ -102,27 +176,6 @@ def clone_voice(voice: Voice, *, audio_url: str | None = None, usage_count: int 
 # -- voice clone -----------------------------------------------------------------------------
 
 
-def parse_tags(raw: str | None) -> list[str]:
-    """Tags as a JSON array or a comma-separated list (at most 20, 64 characters each)."""
-    if not raw or not raw.strip():
-        return []
-    raw = raw.strip()
-    if raw.startswith("["):
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput("tags must be a JSON array or a comma-separated list", param="tags") from exc
-        if not isinstance(parsed, list) or not all(isinstance(t, str | int | float) for t in parsed):
-            raise InvalidInput("tags must be a JSON array of strings or a comma-separated list", param="tags")
-        items = [str(t).strip() for t in parsed]
-    else:
-        items = [t.strip() for t in raw.split(",")]
-    tags = [t for t in items if t]
-    if len(tags) > 20 or any(len(t) > 64 for t in tags):
-        raise InvalidInput("At most 20 tags of up to 64 characters each", param="tags")
-    return tags
-
-
 def _cover_image(url: str | None) -> str | None:
     """Kept verbatim for display, never fetched; it must still look like an http(s) URL."""
     if url is None or not url.strip():
@@ -137,28 +190,20 @@ def _cover_image(url: str | None) -> str | None:
 
 
 def _read_voice_file(upload: UploadFile) -> bytes:
-    try:
-        data = read_limited_sync(upload.file, CLONE_MAX_BYTES)
-    except PayloadTooLarge as exc:
-        # Seed 003 answers an oversized file as a parameter error, not a 413.
-        raise InvalidInput("File size exceeds 20MB limit", param="voice") from exc
-    if not data:
-        raise InvalidInput("The voice file is empty", param="voice")
-    try:
-        container = sniff_container(data[:SNIFF_BYTES])
-    except UnsupportedMedia as exc:
-        raise InvalidInput(INVALID_FILE_TYPE, param="voice") from exc
-    if container not in CLONE_CONTAINERS:
-        raise InvalidInput(INVALID_FILE_TYPE, param="voice")
-    return data
+    # Seed 003 answers an oversized file as a parameter error, not a 413.
+    return take_audio(
+        upload,
+        CLONE_MAX_BYTES,
+        param="voice",
+        allowed=CLONE_CONTAINERS,
+        empty="The voice file is empty",
+        unsupported=INVALID_FILE_TYPE,
+        unsupported_error=InvalidInput,
+        too_large="File size exceeds 20MB limit",
+    )
 
 
-def _default_title(filename: str | None) -> str:
-    stem = PurePosixPath((filename or "").replace("\\", "/")).stem.strip()[:100]
-    return stem or f"Voice clone {utcnow():%Y-%m-%d %H:%M}"
-
-
-@router.post("/voice-clone")
+@router.post("/voice-clone", response_model=VoiceCloneCreated, openapi_extra=IDEMPOTENT)
 def create_voice_clone(
     request: Request,
     principal: CurrentUser,
@@ -169,21 +214,28 @@ def create_voice_clone(
     title: Annotated[str | None, Form(max_length=200)] = None,
     description: Annotated[str | None, Form(max_length=500)] = None,
     coverImage: Annotated[str | None, Form(max_length=2048)] = None,  # noqa: N803
-    tags: Annotated[str | None, Form(max_length=2000)] = None,
+    tags: Annotated[str | None, Form(max_length=2000, description=voices.TAGS_RULE)] = None,
     callbackUrl: Annotated[str | None, Form(max_length=2048)] = None,  # noqa: N803
 ) -> dict[str, Any]:
     """Clone a voice from one audio file; costs settings.costs.clone credits, held until the clone ends."""
     cover = _cover_image(coverImage)
-    tag_list = parse_tags(tags)
+    tag_list = voices.parse_tags(tags)
     callback = webhooks.check_callback_url(callbackUrl, settings, what="callbackUrl")
     data = _read_voice_file(voice)
     draft = cloning.VoiceDraft(
-        name=(title or "").strip() or _default_title(voice.filename),
-        description=description, tags=tag_list, extra={"coverImage": cover} if cover else {},
+        name=default_title(title, voice.filename, f"Voice clone {utcnow():%Y-%m-%d %H:%M}"),
+        description=description,
+        tags=tag_list,
+        extra={"coverImage": cover} if cover else {},
     )
     row, _job = cloning.create_cloned_voice(
-        session, settings, store, owner_id=principal.user_id, draft=draft,
-        uploads=[cloning.Upload(data, voice.filename)], callback_url=callback,
+        session,
+        settings,
+        store,
+        owner_id=principal.user_id,
+        draft=draft,
+        uploads=[cloning.Upload(data, voice.filename)],
+        callback_url=callback,
         cost=settings.costs.clone_cost("clone"),
     )
     audio_url = _sample_urls(session, store, settings, request, [row.id]).get(row.id)
@@ -195,7 +247,7 @@ def create_voice_clone(
 # -- voice list ------------------------------------------------------------------------------
 
 
-@router.get("/voices")
+@router.get("/voices", response_model=VoiceListing)
 def list_voices(
     request: Request,
     principal: CurrentUser,
@@ -213,8 +265,7 @@ def list_voices(
         voice_type={"USER": voices.CUSTOM, "SYSTEM": voices.BUILTIN}.get(type or ""),
         statuses=_STATUS_FILTER.get(status or ""),
     )
-    column = _SORT[sortBy]
-    order = (column.asc() if sortOrder == "asc" else column.desc(), Voice.id.asc())
+    order = voices.voice_ordering(_SORT[sortBy], descending=sortOrder == "desc")
     rows, total = voices.list_voices(
         session, principal.user_id, filters, skip=(page - 1) * limit, limit=limit, order=order
     )
@@ -226,8 +277,12 @@ def list_voices(
         "success": True,
         "voices": [clone_voice(v, audio_url=urls.get(v.id), usage_count=counts.get(v.id, 0)) for v in rows],
         "pagination": {
-            "page": page, "limit": limit, "total": total, "totalPages": pages,
-            "hasNext": page < pages, "hasPrev": page > 1,
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "totalPages": pages,
+            "hasNext": page < pages,
+            "hasPrev": page > 1,
         },
     }
 
@@ -252,7 +307,7 @@ def _credits_used(job: Job) -> int:
     return 0 if job.status == JOB_FAILED else job.credits_held
 
 
-@router.post("/tts")
+@router.post("/tts", response_model=SpeechCreated, openapi_extra=IDEMPOTENT)
 def create_speech(
     body: TTSBody, principal: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -263,10 +318,15 @@ def create_speech(
     callback = webhooks.check_callback_url(body.callbackUrl, settings, what="callbackUrl")
     try:
         job = speech.create_tts_job(
-            session, settings, user_id=principal.user_id, voice_ref=body.voiceId,
-            request=speech.SpeechRequest(body.text, format=body.format), callback_url=callback,
+            session,
+            settings,
+            user_id=principal.user_id,
+            voice_ref=body.voiceId,
+            request=speech.SpeechRequest(body.text, format=body.format),
+            callback_url=callback,
             # The family's limit is bytes, not the server's character limit for other routes.
-            max_chars=TTS_MAX_BYTES, max_bytes=TTS_MAX_BYTES,
+            max_chars=TTS_MAX_BYTES,
+            max_bytes=TTS_MAX_BYTES,
         )
     except (NotFound, VoiceNotReady) as exc:
         # Seed 003: a voice that exists but is not ready is "not available", not a bad request.
@@ -286,7 +346,7 @@ def create_speech(
     }
 
 
-@router.get("/tts/{speechId}")
+@router.get("/tts/{speechId}", response_model=SpeechResult, response_model_exclude_unset=True)
 def get_speech(
     speechId: str,  # noqa: N803
     request: Request,
@@ -301,9 +361,8 @@ def get_speech(
         raise NotFound("Speech not found or access denied") from exc
     audio_url = None
     if job.status == JOB_COMPLETED and job.result_key:
-        audio_url = store.url(job.result_key, expires_in=settings.signed_url_ttl_seconds,
-                              base_url=_base_url(request))
-    voice = session.get(Voice, job.voice_id) if job.voice_id else None
+        audio_url = download_url(request, settings, store, job.result_key)
+    voice = speech.job_voice(session, job)
     speech_body: dict[str, Any] = {
         "id": job.public_id,
         "text": job.params.get("text"),
@@ -314,7 +373,9 @@ def get_speech(
         "creditsUsed": _credits_used(job),
         "createdAt": iso(job.created_at),
         "updatedAt": iso(job.updated_at),
-        "voice": None if voice is None else {
+        "voice": None
+        if voice is None
+        else {
             "id": voice.voice_id,
             "title": voice.name,
             "coverImage": (voice.extra or {}).get("coverImage"),

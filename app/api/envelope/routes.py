@@ -8,26 +8,61 @@ SSRF rules of app.core.fetch.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import httpx
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import File, Form, Query, UploadFile
+from pydantic import BaseModel, Field
 
+from app.api.common import iso
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from app.api.native.schemas import iso
-from app.audio import SNIFF_BYTES, read_limited_sync, sniff_container
+from app.api.families import ENVELOPE, IDEMPOTENT, FamilyRouter
+from app.api.intake import check_audio, default_title, read_upload
 from app.cloning import service as cloning
 from app.core.config import Settings
-from app.core.errors import InvalidInput, UnsupportedMedia
+from app.core.errors import InvalidInput
 from app.core.fetch import fetch
 from app.jobs import webhooks
 from app.voices import service as voices
 from app.voices.models import Voice
 
-router = APIRouter(tags=["envelope"])
+router = FamilyRouter(family=ENVELOPE, tags=["envelope"])
 
 ENVELOPE_CONTAINERS = frozenset({"wav", "mp3", "mp4"})
 UNSUPPORTED = "Only WAV, MP3 and M4A audio is supported"
+
+Data = TypeVar("Data")
+
+
+class Envelope(BaseModel, Generic[Data]):
+    code: int = Field(description="0 on success")
+    message: str
+    data: Data
+
+
+class EnvelopeVoice(BaseModel):
+    voice_id: str
+    display_name: str
+    description: str | None
+    language: str | None
+    gender: str | None
+    tags: list[str]
+    voice_type: str = Field(description="custom or built-in")
+    status: str
+    create_time: str | None
+    delete_time: str | None
+
+
+class VoicePage(BaseModel):
+    voices: list[EnvelopeVoice]
+    total: int
+    skip: int = Field(description="page number, from 0")
+    limit: int
+
+
+class EnvelopeDeletedVoice(BaseModel):
+    voice_id: str
+    delete_time: str | None
 
 
 def ok(data: Any) -> dict[str, Any]:
@@ -49,7 +84,7 @@ def envelope_voice(voice: Voice) -> dict[str, Any]:
     }
 
 
-@router.get("/voices")
+@router.get("/voices", response_model=Envelope[VoicePage])
 def list_voices(
     principal: CurrentUser,
     session: SessionDep,
@@ -67,19 +102,14 @@ def list_voices(
     return ok({"voices": [envelope_voice(v) for v in rows], "total": total, "skip": skip, "limit": limit})
 
 
-def _check_container(data: bytes, param: str) -> None:
-    if not data:
-        raise InvalidInput(f"The audio from {param} is empty", param=param)
-    try:
-        container = sniff_container(data[:SNIFF_BYTES])
-    except UnsupportedMedia as exc:
-        raise UnsupportedMedia(UNSUPPORTED, param=param) from exc
-    if container not in ENVELOPE_CONTAINERS:
-        raise UnsupportedMedia(UNSUPPORTED, param=param)
-
-
-def _stem(name: str | None) -> str:
-    return PurePosixPath((name or "").replace("\\", "/")).stem.strip()[:100]
+def _check_container(data: bytes, param: str) -> bytes:
+    return check_audio(
+        data,
+        param=param,
+        allowed=ENVELOPE_CONTAINERS,
+        empty=f"The audio from {param} is empty",
+        unsupported=UNSUPPORTED,
+    )
 
 
 def _sample(file: UploadFile | None, voice_url: str | None, settings: Settings) -> tuple[bytes, str | None]:
@@ -89,17 +119,20 @@ def _sample(file: UploadFile | None, voice_url: str | None, settings: Settings) 
     if file is None and not has_url:
         raise InvalidInput("Provide file or voice_url (at least one is required)")
     if file is not None:
-        data = read_limited_sync(file.file, settings.max_upload_bytes)
-        _check_container(data, "file")
+        data = _check_container(read_upload(file, settings.max_upload_bytes, param="file"), "file")
         return data, file.filename
     assert voice_url is not None
-    resp = fetch(voice_url.strip(), settings, what="voice_url",
-                 max_bytes=min(settings.resolved_fetch_max_bytes, settings.max_upload_bytes))
-    _check_container(resp.content, "voice_url")
-    return resp.content, PurePosixPath(httpx.URL(resp.url).path).name or None
+    resp = fetch(
+        voice_url.strip(),
+        settings,
+        what="voice_url",
+        max_bytes=min(settings.resolved_fetch_max_bytes, settings.max_upload_bytes),
+    )
+    data = _check_container(resp.content, "voice_url")
+    return data, PurePosixPath(httpx.URL(resp.url).path).name or None
 
 
-@router.post("/voices")
+@router.post("/voices", response_model=Envelope[EnvelopeVoice], openapi_extra=IDEMPOTENT)
 def create_voice(
     principal: CurrentUser,
     session: SessionDep,
@@ -116,24 +149,29 @@ def create_voice(
     callback = webhooks.check_callback_url(callback_url, settings)
     data, filename = _sample(file, voice_url, settings)
     draft = cloning.VoiceDraft(
-        name=(display_name or "").strip() or _stem(filename) or "Cloned voice",
+        name=default_title(display_name, filename, "Cloned voice"),
         language=language.strip().lower() if language and language.strip() else None,
         denoise=denoise,
     )
     voice, _job = cloning.create_cloned_voice(
-        session, settings, store, owner_id=principal.user_id, draft=draft,
-        uploads=[cloning.Upload(data, filename)], callback_url=callback,
+        session,
+        settings,
+        store,
+        owner_id=principal.user_id,
+        draft=draft,
+        uploads=[cloning.Upload(data, filename)],
+        callback_url=callback,
         cost=settings.costs.clone_cost("envelope"),
     )
     return ok(envelope_voice(voice))
 
 
-@router.get("/voices/{voice_id}")
+@router.get("/voices/{voice_id}", response_model=Envelope[EnvelopeVoice])
 def get_voice(voice_id: str, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     return ok(envelope_voice(voices.get_readable_voice(session, principal.user_id, voice_id)))
 
 
-@router.delete("/voices/{voice_id}")
+@router.delete("/voices/{voice_id}", response_model=Envelope[EnvelopeDeletedVoice])
 def delete_voice(
     voice_id: str, principal: CurrentUser, session: SessionDep, store: StoreDep
 ) -> dict[str, Any]:

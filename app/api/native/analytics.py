@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.families import NATIVE, FamilyRouter
+from app.api.native.schemas import UsageAnalytics
 from app.voices import usage
 from app.voices.service import get_readable_voice
 
-router = APIRouter(prefix="/api/v1/voice", tags=["native"])
+router = FamilyRouter(family=NATIVE, prefix="/api/v1/voice", tags=["native"])
 
 
-@router.get("/analytics/usage")
+@router.get("/analytics/usage", response_model=UsageAnalytics)
 def usage_analytics(
     principal: CurrentUser,
     session: SessionDep,

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
+from app.api.common import iso
 from app.api.deps import CurrentUser, SessionDep
-from app.api.native.schemas import iso
+from app.api.families import NATIVE, FamilyRouter
+from app.api.native.schemas import Collection, CollectionList
 from app.voices import collections as service
 
-router = APIRouter(prefix="/api/v1/voice", tags=["native"])
+router = FamilyRouter(family=NATIVE, prefix="/api/v1/voice", tags=["native"])
 
 MAX_PAGE = 100
 
@@ -65,7 +67,7 @@ def native_collection(view: service.CollectionView) -> dict[str, Any]:
     }
 
 
-@router.post("/collections", status_code=201)
+@router.post("/collections", status_code=201, response_model=Collection)
 def create_collection(body: CollectionCreate, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     view = service.create_collection(
         session,
@@ -79,7 +81,7 @@ def create_collection(body: CollectionCreate, principal: CurrentUser, session: S
     return native_collection(view)
 
 
-@router.get("/collections")
+@router.get("/collections", response_model=CollectionList)
 def list_collections(
     principal: CurrentUser,
     session: SessionDep,
@@ -94,14 +96,14 @@ def list_collections(
     }
 
 
-@router.get("/collections/{collection_id}")
+@router.get("/collections/{collection_id}", response_model=Collection)
 def get_collection(
     collection_id: CollectionRef, principal: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
     return native_collection(service.get_collection(session, principal.user_id, collection_id))
 
 
-@router.patch("/collections/{collection_id}")
+@router.patch("/collections/{collection_id}", response_model=Collection)
 def update_collection(
     collection_id: CollectionRef, body: CollectionUpdate, principal: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -115,7 +117,7 @@ def delete_collection(collection_id: CollectionRef, principal: CurrentUser, sess
     return Response(status_code=204)
 
 
-@router.post("/collections/{collection_id}/voices")
+@router.post("/collections/{collection_id}/voices", response_model=Collection)
 def add_collection_voices(
     collection_id: CollectionRef, body: CollectionVoicesAdd, principal: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -123,7 +125,7 @@ def add_collection_voices(
     return native_collection(view)
 
 
-@router.delete("/collections/{collection_id}/voices/{voice}")
+@router.delete("/collections/{collection_id}/voices/{voice}", response_model=Collection)
 def remove_collection_voice(
     collection_id: CollectionRef, voice: VoicePathRef, principal: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:

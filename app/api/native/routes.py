@@ -8,12 +8,26 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.api.common import download_url, iso
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from app.api.native.schemas import iso, native_voice
-from app.audio import read_limited_sync
+from app.api.families import IDEMPOTENT, NATIVE, FamilyRouter
+from app.api.intake import read_upload
+from app.api.native.schemas import (
+    BatchPreviews,
+    NativeCreatedVoice,
+    NativeQueuedSpeech,
+    NativeVoice,
+    Rating,
+    TTSJob,
+    TTSJobList,
+    VoiceList,
+    VoicePreview,
+    native_voice,
+)
+from app.audio import content_type
 from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.errors import InvalidInput
@@ -27,14 +41,14 @@ from app.voices import service as voices
 from app.voices.models import Voice
 from app.voices.usage import generation_counts, rating_means
 
-router = APIRouter(prefix="/api/v1/voice", tags=["native"])
+router = FamilyRouter(family=NATIVE, prefix="/api/v1/voice", tags=["native"])
 
 MAX_PAGE = 50
 AudioFormat = Literal["mp3", "wav", "ogg", "opus", "flac", "aac", "pcm"]
 
 
 def _render_voices(
-    session: Any, rows: list[Voice], request: Request, settings: Settings
+    session: SessionDep, rows: list[Voice], request: Request, settings: Settings
 ) -> list[dict[str, Any]]:
     ids = [v.id for v in rows]
     counts = generation_counts(session, ids)
@@ -53,8 +67,8 @@ def _render_voices(
     ]
 
 
-@router.get("/voice-profiles")
-@router.get("/voices")
+@router.get("/voice-profiles", response_model=VoiceList)
+@router.get("/voices", response_model=VoiceList)
 def list_voice_profiles(
     request: Request,
     principal: CurrentUser,
@@ -101,24 +115,9 @@ def list_voice_profiles(
     }
 
 
-def _tags(raw: str | None) -> list[str]:
-    """Tags as a JSON array or a comma-separated list."""
-    if not raw:
-        return []
-    raw = raw.strip()
-    if raw.startswith("["):
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput("tags must be a JSON array or a comma-separated list", param="tags") from exc
-        if not isinstance(parsed, list):
-            raise InvalidInput("tags must be a JSON array or a comma-separated list", param="tags")
-        return [str(t).strip() for t in parsed if str(t).strip()][:20]
-    return [t.strip() for t in raw.split(",") if t.strip()][:20]
-
-
-def _uploads(files: list[UploadFile], settings: Settings) -> list[cloning.Upload]:
-    return [cloning.Upload(read_limited_sync(f.file, settings.max_upload_bytes), f.filename) for f in files]
+def _uploads(files: list[UploadFile], settings: Settings, param: str) -> list[cloning.Upload]:
+    """Read whole (within the upload limit); the clone service decodes and checks each sample."""
+    return [cloning.Upload(read_upload(f, settings.max_upload_bytes, param=param), f.filename) for f in files]
 
 
 def _create_voice(
@@ -128,6 +127,7 @@ def _create_voice(
     settings: Settings,
     store: BlobStore,
     files: list[UploadFile],
+    files_param: str,
     name: str,
     description: str | None,
     denoise: bool,
@@ -143,7 +143,7 @@ def _create_voice(
         description=description,
         language=language,
         gender=gender,
-        tags=_tags(tags),
+        tags=voices.parse_tags(tags),
         category=category,
         style=style,
         is_public=is_public,
@@ -155,7 +155,7 @@ def _create_voice(
         store,
         owner_id=principal.user_id,
         draft=draft,
-        uploads=_uploads(files, settings),
+        uploads=_uploads(files, settings, files_param),
         cost=settings.costs.clone_cost("native"),
     )
     body = _render_voices(session, [voice], request, settings)[0]
@@ -165,7 +165,7 @@ def _create_voice(
     return body
 
 
-@router.post("/voice-profiles")
+@router.post("/voice-profiles", response_model=NativeCreatedVoice, openapi_extra=IDEMPOTENT)
 def create_voice_profile(
     request: Request,
     principal: CurrentUser,
@@ -179,7 +179,7 @@ def create_voice_profile(
     is_public: Annotated[bool, Form()] = False,
     language: Annotated[str | None, Form(max_length=16)] = None,
     gender: Annotated[Literal["male", "female", "neutral"] | None, Form()] = None,
-    tags: Annotated[str | None, Form(max_length=1000)] = None,
+    tags: Annotated[str | None, Form(max_length=1000, description=voices.TAGS_RULE)] = None,
     category: Annotated[str | None, Form(max_length=64)] = None,
     style: Annotated[str | None, Form(max_length=64)] = None,
 ) -> dict[str, Any]:
@@ -190,6 +190,7 @@ def create_voice_profile(
         settings,
         store,
         [file],
+        "file",
         name,
         description,
         denoise,
@@ -202,7 +203,7 @@ def create_voice_profile(
     )
 
 
-@router.post("/voice-profiles/multi-sample")
+@router.post("/voice-profiles/multi-sample", response_model=NativeCreatedVoice, openapi_extra=IDEMPOTENT)
 def create_voice_profile_multi(
     request: Request,
     principal: CurrentUser,
@@ -216,7 +217,7 @@ def create_voice_profile_multi(
     is_public: Annotated[bool, Form()] = False,
     language: Annotated[str | None, Form(max_length=16)] = None,
     gender: Annotated[Literal["male", "female", "neutral"] | None, Form()] = None,
-    tags: Annotated[str | None, Form(max_length=1000)] = None,
+    tags: Annotated[str | None, Form(max_length=1000, description=voices.TAGS_RULE)] = None,
     category: Annotated[str | None, Form(max_length=64)] = None,
     style: Annotated[str | None, Form(max_length=64)] = None,
 ) -> dict[str, Any]:
@@ -229,6 +230,7 @@ def create_voice_profile_multi(
         settings,
         store,
         voice_files,
+        "voice_files",
         name,
         description,
         denoise,
@@ -241,8 +243,8 @@ def create_voice_profile_multi(
     )
 
 
-@router.get("/voices/{voice}")
-@router.get("/voices/{voice}/status")
+@router.get("/voices/{voice}", response_model=NativeVoice)
+@router.get("/voices/{voice}/status", response_model=NativeVoice)
 def get_voice(
     voice: str, request: Request, principal: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -256,7 +258,7 @@ class VoiceUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     is_public: bool | None = None
-    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=20)
+    tags: list[str] | None = Field(None, description=voices.TAGS_RULE)
     category: str | None = Field(None, max_length=64)
     style: str | None = Field(None, max_length=64)
     language: str | None = Field(None, max_length=16)
@@ -264,7 +266,7 @@ class VoiceUpdate(BaseModel):
     age_range: str | None = Field(None, max_length=32)
 
 
-@router.patch("/voices/{voice}")
+@router.patch("/voices/{voice}", response_model=NativeVoice)
 def update_voice(
     voice: str,
     body: VoiceUpdate,
@@ -283,13 +285,7 @@ def delete_voice(voice: str, principal: CurrentUser, session: SessionDep, store:
     return Response(status_code=204)
 
 
-def _download_url(request: Request, settings: Settings, store: BlobStore, key: str) -> str:
-    return store.url(
-        key, expires_in=settings.signed_url_ttl_seconds, base_url=str(request.base_url).rstrip("/")
-    )
-
-
-@router.get("/voice-profiles/{voice}/preview")
+@router.get("/voice-profiles/{voice}/preview", response_model=VoicePreview)
 def voice_preview(
     voice: str,
     request: Request,
@@ -304,14 +300,20 @@ def voice_preview(
     preview = previews.get_preview(store, settings, row, fmt=audio_format, generate=generate_if_missing)
     return {
         "voice_id": row.voice_id,
-        "audio_url": _download_url(request, settings, store, preview.key),
+        "audio_url": download_url(request, settings, store, preview.key),
         "duration": preview.duration,
         "format": audio_format,
         "text": preview.text,
     }
 
 
-@router.get("/previews/{token}", response_class=Response)
+@router.get(
+    "/previews/{token}",
+    response_class=Response,
+    responses={
+        200: {"content": {content_type(previews.PREVIEW_LINK_FORMAT): {}}, "description": "The preview audio"}
+    },
+)
 def play_preview(token: str, session: SessionDep, settings: SettingsDep, store: StoreDep) -> Response:
     """What a voice's `preview_url` plays: the signed link is the credential (no API key)."""
     audio, media_type = previews.preview_from_link(session, store, settings, token)
@@ -323,12 +325,12 @@ class BatchPreviewBody(BaseModel):
 
     voice_ids: list[str | int] = Field(min_length=1, max_length=10)
     text: str = Field(min_length=1, max_length=1000)
-    speed: float = Field(1.0, ge=0.25, le=4.0)
-    pitch: float = Field(0.0, ge=-12, le=12)
+    speed: float = Field(1.0, ge=speech.MIN_SPEED, le=speech.MAX_SPEED)
+    pitch: float = Field(0.0, ge=speech.MIN_PITCH, le=speech.MAX_PITCH, description="semitones")
     format: AudioFormat = "mp3"
 
 
-@router.post("/preview/batch")
+@router.post("/preview/batch", response_model=BatchPreviews)
 def batch_preview(
     body: BatchPreviewBody,
     request: Request,
@@ -346,7 +348,7 @@ def batch_preview(
             {
                 "voice_id": p.voice.voice_id,
                 "voice_name": p.voice.name,
-                "audio_url": _download_url(request, settings, store, p.key),
+                "audio_url": download_url(request, settings, store, p.key),
                 "duration": p.duration,
             }
             for p in made
@@ -358,8 +360,8 @@ class GenerateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input_text: str = Field(min_length=1)
-    speed: float = Field(1.0, ge=0.25, le=4.0)
-    pitch: float = Field(0.0, ge=-12, le=12)
+    speed: float = Field(1.0, ge=speech.MIN_SPEED, le=speech.MAX_SPEED)
+    pitch: float = Field(0.0, ge=speech.MIN_PITCH, le=speech.MAX_PITCH, description="semitones")
     language: str | None = Field(None, max_length=16)
     audio_format: AudioFormat = "mp3"
     generation_params: dict[str, Any] | None = None
@@ -389,7 +391,9 @@ async def generate_body(request: Request) -> GenerateBody:
         raise InvalidInput(f"Invalid parameter {param}: {first['msg']}", param=param) from exc
 
 
-@router.post("/voices/{voice}/generate", status_code=202)
+@router.post(
+    "/voices/{voice}/generate", status_code=202, response_model=NativeQueuedSpeech, openapi_extra=IDEMPOTENT
+)
 def generate_speech(
     voice: str,
     principal: CurrentUser,  # before the body: an anonymous caller gets 401, not a parse error
@@ -408,7 +412,7 @@ def generate_speech(
         callback_url=webhooks.check_callback_url(body.callback_url, settings),
         extra={"generation_params": body.generation_params} if body.generation_params else None,
     )
-    row = session.get(Voice, job.voice_id)
+    row = speech.job_voice(session, job)
     return {
         "id": job.id,
         "job_id": job.public_id,
@@ -422,7 +426,7 @@ def _job_view(job: Job, request: Request, settings: Settings, store: BlobStore) 
     fmt = str(job.params.get("format", "mp3"))
     output_url = None
     if job.status == "completed" and job.result_key:
-        output_url = _download_url(request, settings, store, job.result_key)
+        output_url = download_url(request, settings, store, job.result_key)
     return {
         "id": job.id,
         "job_id": job.public_id,
@@ -437,7 +441,7 @@ def _job_view(job: Job, request: Request, settings: Settings, store: BlobStore) 
     }
 
 
-@router.get("/tts-jobs/{job}/status")
+@router.get("/tts-jobs/{job}/status", response_model=TTSJob)
 def tts_job_status(
     job: str,
     request: Request,
@@ -450,7 +454,7 @@ def tts_job_status(
     return _job_view(row, request, settings, store)
 
 
-@router.get("/tts-jobs")
+@router.get("/tts-jobs", response_model=TTSJobList)
 def list_tts_jobs(
     request: Request,
     principal: CurrentUser,
@@ -475,7 +479,7 @@ class RatingBody(BaseModel):
     rating: int = Field(ge=1, le=5)
 
 
-@router.post("/tts-jobs/{job}/rating")
+@router.post("/tts-jobs/{job}/rating", response_model=Rating)
 def rate_tts_job(job: str, body: RatingBody, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """The owner's 1-5 rating of a completed job; rating again replaces it. Feeds `avg_rating`."""
     row = speech.rate_tts_job(session, principal.user_id, job, body.rating)

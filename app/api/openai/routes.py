@@ -7,24 +7,37 @@ in the threadpool too (see streaming.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from app.api.openai.schemas import MAX_INPUT_CHARS, SPEECH_FORMATS, STREAM_FORMATS, SpeechBody
+from app.api.families import IDEMPOTENT, OPENAI, FamilyRouter
+from app.api.intake import read_upload
+from app.api.openai.schemas import (
+    MAX_INPUT_CHARS,
+    SPEECH_FORMATS,
+    STREAM_FORMATS,
+    AudioVoice,
+    AudioVoiceList,
+    ModelList,
+    SpeechBody,
+    Transcription,
+    VerboseTranscription,
+)
 from app.api.openai.speech import SpeechStream
 from app.api.openai.streaming import PrefetchingStreamingResponse
 from app.api.openai.transcripts import TranscriptEvents
 from app.api.openai.voices import list_usable_voices, render_voice, resolve_voice
-from app.audio import content_type, read_limited_sync
+from app.audio import content_type
 from app.cloning import service as cloning
 from app.core.config import Settings
-from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from app.jobs import service as jobs
+from app.core.errors import InvalidInput, UnsupportedMedia
 from app.speech import service as speech
 from app.speech.speakers import speaker_for
+from app.speech.streaming import start_streamed_speech
 from app.transcription import service as transcription
 from app.transcription.formats import MEDIA_TYPES, render
 
@@ -76,13 +89,6 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in _FALSE
 
 
-def _read_upload(upload: UploadFile, settings: Settings, param: str) -> bytes:
-    try:
-        return read_limited_sync(upload.file, settings.max_upload_bytes)
-    except PayloadTooLarge as exc:
-        raise PayloadTooLarge(exc.message, param=param) from exc
-
-
 def _transcribe(
     task: str,
     principal: CurrentUser,
@@ -109,7 +115,7 @@ def _transcribe(
             stream=bool(stream),
         )
     )
-    audio = transcription.decode_upload(_read_upload(file, settings, "file"), settings)
+    audio = transcription.decode_upload(read_upload(file, settings.max_upload_bytes, param="file"), settings)
     running = transcription.start(settings, user_id=principal.user_id, audio=audio, options=options)
     if options.stream:
         return PrefetchingStreamingResponse(
@@ -123,10 +129,27 @@ def _transcribe(
     return Response(body, media_type=MEDIA_TYPES[options.response_format])
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(tags=["openai"])
+# What the transcription routes answer: JSON for json/verbose_json, text for the others, SSE when streamed.
+TRANSCRIPT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Transcription | VerboseTranscription,
+        "content": {
+            "text/plain": {},
+            "application/x-subrip": {},
+            "text/vtt": {},
+            "text/event-stream": {},
+        },
+        "description": "The transcript in response_format; `stream=true`: transcript.text.delta events",
+    }
+}
 
-    @router.get("/models")
+
+def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
+    """The family's routes; mounted at /v1 and at /api/v1, each mount saying which paths under it
+    the family `owns` where no route matches (app.api.families)."""
+    router = FamilyRouter(family=OPENAI, owns=owns, tags=["openai"])
+
+    @router.get("/models", response_model=ModelList)
     def list_models(principal: CurrentUser) -> dict[str, Any]:
         return {
             "object": "list",
@@ -141,8 +164,8 @@ def build_router() -> APIRouter:
         response_class=Response,
         responses={
             200: {
-                "content": {t: {} for t in ("audio/mpeg", "audio/wav", "text/event-stream")},
-                "description": "Audio, streamed sentence by sentence",
+                "content": {t: {} for t in (*(content_type(f) for f in SPEECH_FORMATS), "text/event-stream")},
+                "description": "Audio, streamed by sentence (stream_format=sse: speech.audio.* events)",
             }
         },
     )
@@ -161,14 +184,15 @@ def build_router() -> APIRouter:
             chunks = speaker.stream(req.text, speed=req.speed)
         except InvalidInput as exc:
             raise InvalidInput(exc.message, param=_SPEECH_PARAMS.get(exc.param, exc.param)) from exc
-        credits = speech.cost(req.text, settings)
-        job = jobs.start_inline_job(
+        streamed = start_streamed_speech(
             session,
             settings,
-            owner_id=principal.user_id,
-            kind="speech_stream",
-            credits=credits,
+            user_id=principal.user_id,
             voice_id=voice.id,
+            text=req.text,
+            chunks=chunks,
+            sample_rate=speaker.sample_rate,
+            fmt=req.format,
             params={
                 "model": body.model,
                 "format": req.format,
@@ -177,24 +201,14 @@ def build_router() -> APIRouter:
                 "characters": len(req.text),
             },
         )
-        source = SpeechStream(
-            settings=settings,
-            user_id=principal.user_id,
-            job_id=job.id,
-            voice_id=voice.id,
-            chunks=chunks,
-            sample_rate=speaker.sample_rate,
-            fmt=req.format,
-            credits=credits,
-            characters=len(req.text),
-            sse=sse,
-        )
         media_type = "text/event-stream" if sse else content_type(req.format)
         return PrefetchingStreamingResponse(
-            source, media_type=media_type, headers={**STREAM_HEADERS, "X-Chorus-Job-Id": job.public_id}
+            SpeechStream(streamed, sse=sse),
+            media_type=media_type,
+            headers={**STREAM_HEADERS, "X-Chorus-Job-Id": streamed.job_public_id},
         )
 
-    @router.post("/audio/transcriptions")
+    @router.post("/audio/transcriptions", response_class=Response, responses=TRANSCRIPT_RESPONSES)
     def create_transcription(
         principal: CurrentUser,
         settings: SettingsDep,
@@ -223,7 +237,7 @@ def build_router() -> APIRouter:
             stream=stream,
         )
 
-    @router.post("/audio/translations")
+    @router.post("/audio/translations", response_class=Response, responses=TRANSCRIPT_RESPONSES)
     def create_translation(
         principal: CurrentUser,
         settings: SettingsDep,
@@ -251,12 +265,12 @@ def build_router() -> APIRouter:
             stream=stream,
         )
 
-    @router.get("/audio/voices")
+    @router.get("/audio/voices", response_model=AudioVoiceList)
     def list_audio_voices(principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
         """Voices usable as `voice`: OpenAI names, built-ins, and the caller's own (with status)."""
         return {"object": "list", "data": list_usable_voices(session, principal.user_id)}
 
-    @router.post("/audio/voices")
+    @router.post("/audio/voices", response_model=AudioVoice, openapi_extra=IDEMPOTENT)
     def create_audio_voice(
         principal: CurrentUser,
         session: SessionDep,
@@ -276,7 +290,7 @@ def build_router() -> APIRouter:
             raise InvalidInput(
                 "consent is required: confirm the speaker agreed to have their voice cloned", param="consent"
             )
-        data = _read_upload(audio_sample, settings, "audio_sample")
+        data = read_upload(audio_sample, settings.max_upload_bytes, param="audio_sample")
         try:
             voice, _job = cloning.create_cloned_voice(
                 session,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
+from app.api.deps import SessionDep
 from app.core.errors import InvalidInput, NotFound
 from app.speech.service import speakable_voice
 from app.voices import service as voices
@@ -36,26 +34,6 @@ def openai_voice_map() -> dict[str, str]:
     return {name.lower(): key for name, key in OPENAI_VOICE_MAP.items()}
 
 
-def _builtin(session: Session, key: str) -> Voice | None:
-    return session.scalar(
-        select(Voice).where(
-            Voice.kind == voices.BUILTIN, Voice.builtin_key == key, Voice.deleted_at.is_(None)
-        )
-    )
-
-
-def _builtin_by_name(session: Session, name: str) -> Voice | None:
-    """A built-in voice by its key or display name (case-insensitive), e.g. 'joe'."""
-    lowered = name.lower()
-    return session.scalar(
-        select(Voice)
-        .where(Voice.kind == voices.BUILTIN, Voice.deleted_at.is_(None))
-        .where((func.lower(Voice.builtin_key) == lowered) | (func.lower(Voice.name) == lowered))
-        .order_by(Voice.id)
-        .limit(1)
-    )
-
-
 def _not_found(ref: str) -> InvalidInput:
     return InvalidInput(
         f"Voice '{ref}' not found. Use a built-in voice ({', '.join(OPENAI_VOICE_NAMES)}) "
@@ -73,14 +51,14 @@ def voice_ref(value: Any) -> str:
     return str(value).strip()
 
 
-def resolve_voice(session: Session, user_id: int, value: Any) -> Voice:
+def resolve_voice(session: SessionDep, user_id: int, value: Any) -> Voice:
     """A voice the caller may speak with; every refusal is a 400 on `voice`."""
     ref = voice_ref(value)
     if len(ref) > 200:
         raise _not_found(ref[:40] + "…")
     key = openai_voice_map().get(ref.lower())
     if key is not None:
-        row = _builtin(session, key)
+        row = voices.find_builtin_voice(session, user_id, key)
         if row is None:
             raise InvalidInput(f"Voice '{ref}' is not available on this server", param="voice")
         return row
@@ -92,7 +70,7 @@ def resolve_voice(session: Session, user_id: int, value: Any) -> Voice:
             own = voices.find_own_voice_by_name(session, user_id, ref)
             if own is not None:
                 return speakable_voice(session, user_id, own.id)
-            row = _builtin_by_name(session, ref)
+            row = voices.find_builtin_voice_by_name(session, user_id, ref)
             if row is None:
                 raise _not_found(ref) from None
             return row
@@ -121,16 +99,9 @@ def render_voice(voice: Voice, *, alias: str | None = None) -> dict[str, Any]:
     }
 
 
-def list_usable_voices(session: Session, user_id: int) -> list[dict[str, Any]]:
+def list_usable_voices(session: SessionDep, user_id: int) -> list[dict[str, Any]]:
     """OpenAI names first (each an alias of a built-in), then every built-in, then the caller's own."""
-    filters = voices.VoiceFilters(include_public=False)
-    rows = list(
-        session.scalars(
-            voices.filtered_voices(user_id, filters).order_by(
-                Voice.kind.asc(), Voice.created_at.asc(), Voice.id.asc()
-            )
-        )
-    )
+    rows = voices.builtin_and_own_voices(session, user_id)
     by_key = {v.builtin_key: v for v in rows if v.kind == voices.BUILTIN}
     out = [render_voice(by_key[key], alias=name) for name, key in openai_voice_map().items() if key in by_key]
     out += [render_voice(v) for v in rows if v.kind == voices.BUILTIN]

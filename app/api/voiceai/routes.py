@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import io
 import wave
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.common import iso
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from app.api.native.schemas import iso
-from app.audio import SNIFF_BYTES, read_limited_sync, sniff_container
+from app.api.families import IDEMPOTENT, VOICEAI, FamilyRouter
+from app.api.intake import default_title, take_audio
 from app.cloning import service as cloning
-from app.core.errors import InvalidInput, UnsupportedMedia
 from app.jobs import webhooks
 from app.voices import service as voices
 from app.voices.models import Voice
 
-router = APIRouter(prefix="/api/v1/tts", tags=["voice.ai"])
+router = FamilyRouter(family=VOICEAI, prefix="/api/v1/tts", tags=["voice.ai"])
 
 CLONE_MAX_BYTES = 7_864_320  # 7.5 MiB
 VOICEAI_CONTAINERS = frozenset({"mp3", "wav", "ogg"})
@@ -37,6 +36,21 @@ _STATUS = {"pending": "PENDING", "processing": "PROCESSING", "completed": "AVAIL
 Visibility = Literal["PUBLIC", "PRIVATE"]
 
 
+class VoiceAICreatedVoice(BaseModel):
+    voice_id: str
+    name: str
+    status: str = Field(description="PENDING, PROCESSING, AVAILABLE or FAILED")
+    voice_visibility: str = Field(description="PUBLIC or PRIVATE")
+
+
+class VoiceAIVoice(VoiceAICreatedVoice):
+    created_at: str | None
+
+
+class VoiceAIDeletedVoice(BaseModel):
+    voice_id: str
+
+
 def voiceai_voice(voice: Voice) -> dict[str, Any]:
     return {
         "voice_id": voice.voice_id,
@@ -47,7 +61,7 @@ def voiceai_voice(voice: Voice) -> dict[str, Any]:
     }
 
 
-@router.get("/voices")
+@router.get("/voices", response_model=list[VoiceAIVoice])
 def list_my_voices(principal: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     filters = voices.VoiceFilters(owned_only=True, voice_type=voices.CUSTOM)
     rows, _ = voices.list_voices(session, principal.user_id, filters, skip=0, limit=1000)
@@ -74,21 +88,18 @@ def _pcm_to_wav(data: bytes) -> bytes:
 
 def _read_sample(upload: UploadFile) -> bytes:
     """MP3, WAV or OGG as sent; headerless PCM (by name or type) wrapped into a WAV."""
-    data = read_limited_sync(upload.file, CLONE_MAX_BYTES)
-    if not data:
-        raise InvalidInput("The audio file is empty", param="file")
-    try:
-        container = sniff_container(data[:SNIFF_BYTES])
-    except UnsupportedMedia as exc:
-        if _is_raw_pcm(upload):
-            return _pcm_to_wav(data)
-        raise UnsupportedMedia(UNSUPPORTED, param="file") from exc
-    if container not in VOICEAI_CONTAINERS:
-        raise UnsupportedMedia(UNSUPPORTED, param="file")
-    return data
+    return take_audio(
+        upload,
+        CLONE_MAX_BYTES,
+        param="file",
+        allowed=VOICEAI_CONTAINERS,
+        empty="The audio file is empty",
+        unsupported=UNSUPPORTED,
+        unrecognised=lambda data: _pcm_to_wav(data) if _is_raw_pcm(upload) else None,
+    )
 
 
-@router.post("/clone-voice")
+@router.post("/clone-voice", response_model=VoiceAICreatedVoice, openapi_extra=IDEMPOTENT)
 def clone_voice(
     principal: CurrentUser,
     session: SessionDep,
@@ -102,19 +113,24 @@ def clone_voice(
     """Clone a voice from one sample; poll GET /voice/{voice_id} until AVAILABLE or FAILED."""
     callback = webhooks.check_callback_url(callback_url, settings)
     data = _read_sample(file)
-    stem = PurePosixPath((file.filename or "").replace("\\", "/")).stem.strip()[:100]
-    draft = cloning.VoiceDraft(name=(name or "").strip() or stem or "My voice",
-                               is_public=voice_visibility == "PUBLIC")
+    draft = cloning.VoiceDraft(
+        name=default_title(name, file.filename, "My voice"), is_public=voice_visibility == "PUBLIC"
+    )
     voice, _job = cloning.create_cloned_voice(
-        session, settings, store, owner_id=principal.user_id, draft=draft,
-        uploads=[cloning.Upload(data, file.filename)], callback_url=callback,
+        session,
+        settings,
+        store,
+        owner_id=principal.user_id,
+        draft=draft,
+        uploads=[cloning.Upload(data, file.filename)],
+        callback_url=callback,
         cost=settings.costs.clone_cost("voiceai"),
     )
     body = voiceai_voice(voice)
     return {k: body[k] for k in ("voice_id", "name", "status", "voice_visibility")}
 
 
-@router.get("/voice/{voice_id}")
+@router.get("/voice/{voice_id}", response_model=VoiceAIVoice)
 def get_voice(voice_id: str, principal: CurrentUser, session: SessionDep) -> dict[str, Any]:
     return voiceai_voice(voices.get_readable_voice(session, principal.user_id, voice_id))
 
@@ -126,7 +142,7 @@ class VoiceUpdate(BaseModel):
     voice_visibility: Visibility | None = None
 
 
-@router.patch("/voice/{voice_id}")
+@router.patch("/voice/{voice_id}", response_model=VoiceAIVoice)
 def update_voice(
     voice_id: str, body: VoiceUpdate, principal: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -138,7 +154,7 @@ def update_voice(
     return voiceai_voice(voices.update_voice(session, principal.user_id, voice_id, changes))
 
 
-@router.delete("/voice/{voice_id}")
+@router.delete("/voice/{voice_id}", response_model=VoiceAIDeletedVoice)
 def delete_voice(
     voice_id: str, principal: CurrentUser, session: SessionDep, store: StoreDep
 ) -> dict[str, Any]:

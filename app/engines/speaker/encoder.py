@@ -11,12 +11,16 @@ import threading
 
 import librosa
 import numpy as np
+from numpy.typing import NDArray
+
+from app.engines.base import Audio
 
 ENCODER_RATE = 16_000
 
 
 class SpeakerEncoder:
-    """Wraps resemblyzer.VoiceEncoder: embed(samples, rate) -> unit-norm 256-d vector."""
+    """The SpeakerEmbedder (app.engines.base) of this server: resemblyzer.VoiceEncoder,
+    embed(samples, rate) -> unit-norm 256-d vector."""
 
     def __init__(self, device: str = "cpu", *, torch_threads: int | None = 1) -> None:
         """torch_threads: torch's intra-op threads for this process (None leaves torch's default).
@@ -34,7 +38,7 @@ class SpeakerEncoder:
         self.warmed = False
 
     @staticmethod
-    def _prepare(samples: np.ndarray, rate: int) -> np.ndarray:
+    def _prepare(samples: NDArray[np.floating], rate: int) -> Audio:
         from resemblyzer import preprocess_wav
 
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -45,7 +49,7 @@ class SpeakerEncoder:
         wav = preprocess_wav(x, source_sr=None)
         return wav if len(wav) >= ENCODER_RATE // 4 else x
 
-    def embed(self, samples: np.ndarray, rate: int) -> np.ndarray:
+    def embed(self, samples: NDArray[np.floating], rate: int) -> Audio:
         """One utterance embedding (float32, L2-normalised)."""
         x = np.asarray(samples).reshape(-1)
         if len(x) < rate * 0.1:
@@ -64,7 +68,7 @@ class SpeakerEncoder:
             self.warmed = True
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
+def cosine(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:
     """Cosine similarity of two embeddings."""
     a = np.asarray(a, dtype=np.float64).reshape(-1)
     b = np.asarray(b, dtype=np.float64).reshape(-1)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -227,6 +227,15 @@ def _language_code(language: str) -> str:
     return code
 
 
+class _DecodeOptions(TypedDict):
+    """faster-whisper's transcribe() keywords that a request decides."""
+
+    task: str
+    language: str | None
+    initial_prompt: str | None
+    temperature: tuple[float, ...]
+
+
 class WhisperEngine:
     """One faster-whisper model. transcribe() may be called from several threads."""
 
@@ -273,7 +282,7 @@ class WhisperEngine:
 
     def _options(
         self, task: str, language: str | None, prompt: str | None, temperature: float | list[float]
-    ) -> dict[str, Any]:
+    ) -> _DecodeOptions:
         if task not in ("transcribe", "translate"):
             raise InvalidInput("task must be 'transcribe' or 'translate'", param="task")
         if task == "translate" and not self.multilingual:
@@ -291,7 +300,7 @@ class WhisperEngine:
             raise InvalidInput("temperature must be between 0 and 1", param="temperature")
         # OpenAI semantics: temperature 0 means "greedy, raising it when decoding fails".
         temps_opt: tuple[float, ...] = TEMPERATURE_FALLBACK if temps == [0.0] else tuple(temps)
-        return {"task": task, "language": code, "initial_prompt": prompt or None, "temperature": temps_opt}
+        return _DecodeOptions(task=task, language=code, initial_prompt=prompt or None, temperature=temps_opt)
 
     def stream(
         self,

@@ -18,8 +18,8 @@ speaker from its samples and store it as the voice artifact. It holds:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -117,20 +117,54 @@ class TimbreProfile:
         gains = np.interp(bin_freqs, np.asarray(self.eq_freqs_hz), np.asarray(self.eq_gains_db))
         return gains * (np.log(10.0) / 10.0)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["eq_freqs_hz"] = list(self.eq_freqs_hz)
         d["eq_gains_db"] = list(self.eq_gains_db)
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TimbreProfile:
-        """Build from a dict (unknown keys are ignored so newer artifacts still load)."""
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in data.items() if k in known}
-        version = int(d.get("version", PROFILE_VERSION))
+    def from_dict(cls, data: Mapping[str, object]) -> TimbreProfile:
+        """Build from a dict (unknown keys are ignored so newer artifacts still load).
+
+        ValueError or TypeError when a value is not what the field holds."""
+        version = int(_number(data.get("version", PROFILE_VERSION), "version"))
         if version > PROFILE_VERSION:
             raise ValueError(f"Timbre profile version {version} is newer than this server understands")
-        d["eq_freqs_hz"] = tuple(float(v) for v in d.get("eq_freqs_hz", ()))
-        d["eq_gains_db"] = tuple(float(v) for v in d.get("eq_gains_db", ()))
-        return cls(**d)
+        default = cls()
+
+        def number(name: str, fallback: float) -> float:
+            return _number(data.get(name, fallback), name)
+
+        def optional(name: str) -> float | None:
+            value = data.get(name)
+            return None if value is None else _number(value, name)
+
+        def points(name: str) -> tuple[float, ...]:
+            value = data.get(name, ())
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"{name} must be a list of numbers")
+            return tuple(_number(v, name) for v in value)
+
+        return cls(
+            f0_shift_semitones=number("f0_shift_semitones", default.f0_shift_semitones),
+            f0_source_mean_hz=optional("f0_source_mean_hz"),
+            f0_source_std=optional("f0_source_std"),
+            f0_target_mean_hz=optional("f0_target_mean_hz"),
+            f0_target_std=optional("f0_target_std"),
+            f0_range_scale=number("f0_range_scale", default.f0_range_scale),
+            formant_alpha=number("formant_alpha", default.formant_alpha),
+            formant_alpha_high=optional("formant_alpha_high"),
+            formant_split_hz=number("formant_split_hz", default.formant_split_hz),
+            eq_freqs_hz=points("eq_freqs_hz"),
+            eq_gains_db=points("eq_gains_db"),
+            breathiness=number("breathiness", default.breathiness),
+            version=version,
+        )
+
+
+def _number(value: object, name: str) -> float:
+    """A JSON number (or numeric string) as a float; TypeError for anything else."""
+    if isinstance(value, int | float | str):
+        return float(value)
+    raise TypeError(f"{name} must be a number, not {value!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.engines.timbre import world
+import app.engines.timbre.world as world
 from app.engines.timbre.profile import TimbreProfile
 
 

