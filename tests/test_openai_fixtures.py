@@ -85,11 +85,12 @@ class LiveApp:
         wait_until(predicate, timeout=timeout, interval=0.05)
 
 
-def _live_app(data_dir: Path, models_dir: Path) -> Iterator[LiveApp]:
+def _live_app(data_dir: Path, models_dir: Path, **overrides: Any) -> Iterator[LiveApp]:
+    """The app on a live loopback server; `overrides` are extra settings (e.g. fetch_allow_hosts)."""
     from app.main import create_app
     from app.storage import reset_store_cache
 
-    settings = make_settings(data_dir, models_dir=models_dir, rate_limit_per_minute=100_000)
+    settings = make_settings(data_dir, models_dir=models_dir, rate_limit_per_minute=100_000, **overrides)
     reset_store_cache()
     upgrade(settings)
     app = create_app(settings)

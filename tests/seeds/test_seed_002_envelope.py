@@ -13,74 +13,26 @@ own live server with 127.0.0.1 in `fetch_allow_hosts` and serves the remote audi
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import requests
-import uvicorn
-from fastapi.testclient import TestClient
 
 from app.audio import encode_audio
-from tests.plugins.services import Account, AppHarness, make_settings
+from tests.plugins.services import Account
 from tests.test_fetch import LocalServer, running_server
-from tests.test_openai_fixtures import LiveApp
+from tests.test_openai_fixtures import LiveApp, _live_app
 
 TIMEOUT = 120  # seconds per HTTP request (a bound on a hang, not a timing)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(data_dir: Path, models_dir: Path, **overrides: Any) -> Iterator[LiveApp]:
-    """tests.test_openai_fixtures._live_app with extra settings (here: fetch_allow_hosts)."""
-    from app.core.db import dispose_engines
-    from app.core.migrate import upgrade
-    from app.jobs.queue import reset_queues
-    from app.main import create_app
-    from app.storage import reset_store_cache
-
-    settings = make_settings(data_dir, models_dir=models_dir, rate_limit_per_minute=100_000, **overrides)
-    reset_store_cache()
-    upgrade(settings)
-    app = create_app(settings)
-    with TestClient(app) as client:
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", access_log=False
-            )
-        )
-        thread = threading.Thread(target=server.run, name="seed-002-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        try:
-            yield LiveApp(AppHarness(settings, client), f"http://127.0.0.1:{port}")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
-    reset_queues()
-    reset_store_cache()
-    dispose_engines()
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     """Overrides tests/seeds/conftest.py's `live`: the same server, allowed to fetch from loopback."""
     base = tmp_path_factory.getbasetemp()
-    yield from _serve(
+    yield from _live_app(
         tmp_path_factory.mktemp("seed-002-data"), base / "openai-models", fetch_allow_hosts=["127.0.0.1"]
     )
 
