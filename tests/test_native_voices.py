@@ -398,3 +398,37 @@ def test_previews_are_cached_free_and_batched(embedded: AppHarness) -> None:
     assert [p["voice_id"] for p in previews] == others
     assert all(p["duration"] > 0.5 for p in previews)
     assert _credits(embedded, account) == 10_000
+
+
+def test_ratings_make_avg_rating_real(embedded: AppHarness) -> None:
+    """POST /tts-jobs/{job}/rating by the owner, once per job and changeable; `avg_rating` in the
+    voice's usage_stats and in analytics is the mean of the ratings (0.0 before any)."""
+    alice, bob = embedded.make_user(credits=5000), embedded.make_user(credits=5000)
+    c, joe = embedded.client, _builtin(embedded).voice_id
+    before = c.get(f"{V}/voices/{joe}", headers=alice.headers).json()["usage_stats"]["avg_rating"]
+    assert before == 0.0
+
+    def finished_job(account: Account) -> str:
+        r = c.post(f"{V}/voices/{joe}/generate", headers=account.headers, json={"input_text": "Rate me."})
+        assert r.status_code == 202, r.text
+        job_id = str(r.json()["job_id"])
+        _poll(c, f"{V}/tts-jobs/{job_id}/status", account.headers, ("completed",))
+        return job_id
+
+    first, second = finished_job(alice), finished_job(alice)
+    r = c.post(f"{V}/tts-jobs/{first}/rating", headers=alice.headers, json={"rating": 2})
+    assert r.status_code == 200 and r.json() == {"job_id": first, "rating": 2}
+    r = c.post(f"{V}/tts-jobs/{first}/rating", headers=alice.headers, json={"rating": 4})  # changed
+    assert r.status_code == 200 and r.json()["rating"] == 4
+    assert c.post(f"{V}/tts-jobs/{second}/rating", headers=alice.headers, json={"rating": 5}).status_code == 200
+    # Not someone else's job, not outside 1-5: nothing changes.
+    assert c.post(f"{V}/tts-jobs/{first}/rating", headers=bob.headers, json={"rating": 1}).status_code == 404
+    for bad in (0, 6, "five", None):
+        r = c.post(f"{V}/tts-jobs/{first}/rating", headers=alice.headers, json={"rating": bad})
+        assert r.status_code == 400, (bad, r.text)
+
+    stats = c.get(f"{V}/voices/{joe}", headers=alice.headers).json()["usage_stats"]
+    assert stats["avg_rating"] == 4.5
+    analytics = c.get(f"{V}/analytics/usage", headers=alice.headers, params={"voice_id": joe}).json()
+    assert analytics["avg_rating"] == 4.5
+    assert c.get(f"{V}/analytics/usage", headers=bob.headers).json()["avg_rating"] == 0.0
