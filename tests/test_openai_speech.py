@@ -84,14 +84,14 @@ class Gates:
 @pytest.fixture
 def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gates]:
     control = Gates()
-    real = routes.speaker_for
+    real = routes.synthesizer_for
 
     def wrapper(*args: Any, **kwargs: Any) -> GatedSpeaker:
         speaker = GatedSpeaker(real(*args, **kwargs), stop_at=control.stop_at)
         control.speakers.append(speaker)
         return speaker
 
-    monkeypatch.setattr(routes, "speaker_for", wrapper)
+    monkeypatch.setattr(routes, "synthesizer_for", wrapper)
     yield control
     control.open_all()
 

@@ -97,17 +97,6 @@ def check_samples(uploads: list[Upload], settings: Settings) -> list[CheckedSamp
     return checked
 
 
-def sample_keys(session: Session, voice_id: int) -> list[str]:
-    """Storage keys of a voice's samples, in upload order."""
-    return list(
-        session.scalars(
-            select(VoiceSample.storage_key)
-            .where(VoiceSample.voice_id == voice_id)
-            .order_by(VoiceSample.position)
-        )
-    )
-
-
 def first_sample_keys(session: Session, voice_ids: list[int]) -> dict[int, str]:
     """The storage key of each voice's first uploaded sample (voices without samples are absent)."""
     if not voice_ids:

@@ -58,6 +58,3 @@ def synthesizer_for(voice: Voice, store: BlobStore, settings: Settings) -> Synth
         raise InvalidInput(f"Voice {voice.voice_id} is not ready to speak")
     artifact = _artifact(store, voice.artifact_key, voice)
     return artifact_synthesizer(artifact, VoiceContext(name=voice.name, settings=settings, fetch=store.get))
-
-
-speaker_for = synthesizer_for  # the name app.api.openai.routes still imports

@@ -161,7 +161,7 @@ def _create_voice(
     body = _render_voices(session, [voice], request, settings)[0]
     body["clone_job_id"] = job.public_id
     # The stored sample's storage key (seed 000's `file_path`), never a server path.
-    body["file_path"] = cloning.sample_keys(session, voice.id)[0]
+    body["file_path"] = cloning.first_sample_keys(session, [voice.id])[voice.id]
     return body
 
 

@@ -36,7 +36,7 @@ from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.errors import InvalidInput, UnsupportedMedia
 from app.speech import service as speech
-from app.speech.speakers import speaker_for
+from app.speech.speakers import synthesizer_for
 from app.speech.streaming import start_streamed_speech
 from app.transcription import service as transcription
 from app.transcription.formats import MEDIA_TYPES, render
@@ -177,7 +177,7 @@ def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
         req, sse = _speech_plan(body, settings)
         voice = resolve_voice(session, principal.user_id, body.voice)
         try:
-            speaker = speaker_for(voice, store, settings)
+            speaker = synthesizer_for(voice, store, settings)
         except InvalidInput as exc:  # e.g. a built-in that left the catalogue
             raise InvalidInput(exc.message, param="voice") from exc
         try:
