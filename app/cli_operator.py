@@ -279,6 +279,14 @@ def run_checks(settings: Settings) -> list[Check]:
         )
     except Exception as exc:
         checks.append(Check("models", False, str(exc)[:160], "reinstall the project (`make install`)"))
+    try:
+        from app.engines.tts.kokoro import verify_install
+
+        checks.append(Check("kokoro", True, verify_install(settings)))
+    except Exception as exc:
+        checks.append(
+            Check("kokoro", False, str(exc)[:160], "reinstall the project (`make install`) to restore Kokoro")
+        )
     target = settings.data_dir if settings.data_dir.exists() else Path(".")
     free = shutil.disk_usage(target).free
     checks.append(

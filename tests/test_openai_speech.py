@@ -15,7 +15,7 @@ import numpy as np
 import openai
 import pytest
 
-from app.api.openai import routes
+from app.api.openai import voices as openai_voices
 from app.voices.models import UsageEvent
 from tests.test_openai_fixtures import LiveApp, decoded_seconds, live_app, sse_events
 
@@ -56,6 +56,10 @@ class GatedSpeaker:
     def sample_rate(self) -> int:
         return int(self.inner.sample_rate)
 
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(self.inner.languages)
+
     def stream(self, text: str, **kwargs: Any) -> Iterator[np.ndarray]:
         chunks = self.inner.stream(text, **kwargs)
 
@@ -84,14 +88,14 @@ class Gates:
 @pytest.fixture
 def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gates]:
     control = Gates()
-    real = routes.synthesizer_for
+    real = openai_voices.synthesizer_for
 
     def wrapper(*args: Any, **kwargs: Any) -> GatedSpeaker:
         speaker = GatedSpeaker(real(*args, **kwargs), stop_at=control.stop_at)
         control.speakers.append(speaker)
         return speaker
 
-    monkeypatch.setattr(routes, "synthesizer_for", wrapper)
+    monkeypatch.setattr(openai_voices, "synthesizer_for", wrapper)
     yield control
     control.open_all()
 

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     transcription_model: Literal["base", "tiny.en"] = "base"
     clone_engine: Literal["timbre", "xtts"] = "timbre"
     xtts_model_dir: Path | None = None
+    # Kokoro's 54 voice packs (default: <venv>/share/chorus/kokoro/voices, where `make install` and
+    # the Dockerfiles put them) and its threads per synthesis (0: two, the measured best on 2 cores).
+    kokoro_voices_dir: Path | None = None
+    kokoro_threads: int = 0
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -1,5 +1,6 @@
-"""Built-in voices: Piper joe, voices derived from joe by WORLD timbre profiles, and any
-extra Piper voice an operator drops into MODELS_DIR/piper.
+"""Built-in voices: Kokoro-82M's 54 voices in 9 languages, Piper joe (the lowest-latency voice),
+voices derived from joe by WORLD timbre profiles, and any extra Piper voice an operator drops into
+MODELS_DIR/piper.
 
 Every entry names the backend that speaks it (`backend`, an `app.engines.voices.VoiceBackend`)
 and the model within that backend (`engine`); `app.engines.voices.builtin_synthesizer` turns an
@@ -52,10 +53,17 @@ class BuiltinVoice:
     config_path: Path | None = field(default=None, compare=False)
     category: str = "professional"  # one of CATEGORIES
     backend: str = "piper"  # the VoiceBackend (TTS engine) that speaks it
+    accent: str = ""  # e.g. "american", "british" (Kokoro voices)
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES or self.style not in STYLES:
             raise ValueError(f"voice {self.key}: category/style outside seed 000's vocabulary")
+
+    @property
+    def listed_language(self) -> str:
+        """The `language` users see: BCP-47-ish (en-US, en-GB, pt-BR, zh...) for the Kokoro bank;
+        the family ("en") for the Piper voices, as they were first listed."""
+        return self.locale if self.backend == "kokoro" else self.language
 
     @property
     def base(self) -> str:
@@ -73,6 +81,7 @@ class BuiltinVoice:
             "description": self.description,
             "language": self.language,
             "locale": self.locale,
+            "accent": self.accent,
             "age_range": self.age_range,
             "tags": list(self.tags),
             "engine": self.engine,
@@ -100,6 +109,7 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
         language="en",
         age_range="adult",
         tags=("american", "clear", "narration"),
+        accent="american",
     ),
     BuiltinVoice(
         key="bruno",
@@ -190,23 +200,185 @@ BUILTIN_VOICES: tuple[BuiltinVoice, ...] = (
     ),
 )
 
-# Every OpenAI voice name -> a built-in voice. The six classic names map to six different voices.
-OPENAI_VOICE_MAP: dict[str, str] = {
-    "alloy": "sam",
-    "echo": "joe",
-    "fable": "leo",
-    "onyx": "bruno",
-    "nova": "luna",
-    "shimmer": "ava",
-    "ash": "joe",
-    "ballad": "leo",
-    "coral": "luna",
-    "sage": "ava",
-    "verse": "sam",
-    "marin": "ava",
-    "cedar": "bruno",
+# --------------------------------------------------------------------------- Kokoro's voice bank
+
+KOKORO_MODEL = "kokoro-v1.0"  # the engine key of Kokoro-82M v1.0 (int8 ONNX)
+
+# Kokoro's locale prefix (first letter of a voice key) -> (language family, locale, accent).
+KOKORO_LOCALES: dict[str, tuple[str, str, str]] = {
+    "a": ("en", "en-US", "american"),
+    "b": ("en", "en-GB", "british"),
+    "e": ("es", "es", "spanish"),
+    "f": ("fr", "fr", "french"),
+    "h": ("hi", "hi", "indian"),
+    "i": ("it", "it", "italian"),
+    "j": ("ja", "ja", "japanese"),
+    "p": ("pt", "pt-BR", "brazilian"),
+    "z": ("zh", "zh", "mandarin"),
 }
+
+# key, name, Kokoro's overall grade ("" where its card gives none), style, category, description.
+# Grades are the voice card's (hexgrad/Kokoro-82M VOICES.md, carried by kokoro-js); the seed
+# vocabulary (style/category) is ours, chosen by listening.
+_KOKORO_TABLE: tuple[tuple[str, str, str, str, str, str], ...] = (
+    (
+        "af_heart",
+        "Heart",
+        "A",
+        "narrative",
+        "narrative",
+        "Warm, expressive American female voice; Kokoro's best.",
+    ),
+    ("af_alloy", "Alloy", "C", "assistant", "professional", "Even, clear American female voice."),
+    ("af_aoede", "Aoede", "C+", "conversational", "casual", "Soft, friendly American female voice."),
+    ("af_bella", "Bella", "A-", "promotional", "professional", "Bright, confident American female voice."),
+    ("af_jessica", "Jessica", "D", "conversational", "casual", "Light, casual American female voice."),
+    ("af_kore", "Kore", "C+", "educational", "professional", "Calm, measured American female voice."),
+    ("af_nicole", "Nicole", "B-", "conversational", "casual", "Close, whispery American female voice."),
+    ("af_nova", "Nova", "C", "assistant", "professional", "Crisp, upbeat American female voice."),
+    ("af_river", "River", "D", "conversational", "casual", "Relaxed American female voice."),
+    ("af_sarah", "Sarah", "C+", "educational", "professional", "Clear, friendly American female voice."),
+    ("af_sky", "Sky", "C-", "assistant", "casual", "Airy, youthful American female voice."),
+    ("am_adam", "Adam", "F+", "conversational", "casual", "Plain American male voice."),
+    ("am_echo", "Echo", "D", "assistant", "professional", "Steady American male voice."),
+    ("am_eric", "Eric", "D", "conversational", "casual", "Easy-going American male voice."),
+    ("am_fenrir", "Fenrir", "C+", "promotional", "professional", "Strong, resonant American male voice."),
+    ("am_liam", "Liam", "D", "conversational", "casual", "Young, light American male voice."),
+    ("am_michael", "Michael", "C+", "narrative", "narrative", "Deep, assured American male voice."),
+    ("am_onyx", "Onyx", "D", "narrative", "narrative", "Low, dark American male voice."),
+    ("am_puck", "Puck", "C+", "character", "character", "Playful, lively American male voice."),
+    ("am_santa", "Santa", "D-", "character", "character", "Jolly, old American male voice."),
+    ("bf_alice", "Alice", "D", "conversational", "casual", "Light British female voice."),
+    ("bf_emma", "Emma", "B-", "narrative", "narrative", "Poised, clear British female voice."),
+    ("bf_isabella", "Isabella", "C", "educational", "professional", "Warm British female voice."),
+    ("bf_lily", "Lily", "D", "conversational", "casual", "Soft British female voice."),
+    ("bm_daniel", "Daniel", "D", "assistant", "professional", "Even British male voice."),
+    ("bm_fable", "Fable", "C", "narrative", "narrative", "Storytelling British male voice."),
+    ("bm_george", "George", "C", "narrative", "professional", "Deep, formal British male voice."),
+    ("bm_lewis", "Lewis", "D+", "conversational", "casual", "Relaxed British male voice."),
+    ("ef_dora", "Dora", "", "conversational", "casual", "Spanish female voice."),
+    ("em_alex", "Alex", "", "narrative", "professional", "Spanish male voice."),
+    ("em_santa", "Santa", "", "character", "character", "Jolly Spanish male voice."),
+    ("ff_siwis", "Siwis", "B-", "narrative", "professional", "Clear French female voice."),
+    ("hf_alpha", "Alpha", "C", "assistant", "professional", "Hindi female voice."),
+    ("hf_beta", "Beta", "C", "conversational", "casual", "Hindi female voice, lighter."),
+    ("hm_omega", "Omega", "C", "narrative", "professional", "Hindi male voice."),
+    ("hm_psi", "Psi", "C", "conversational", "casual", "Hindi male voice, lighter."),
+    ("if_sara", "Sara", "C", "conversational", "professional", "Italian female voice."),
+    ("im_nicola", "Nicola", "C", "narrative", "professional", "Italian male voice."),
+    ("jf_alpha", "Alpha", "C+", "assistant", "professional", "Japanese female voice."),
+    ("jf_gongitsune", "Gongitsune", "C", "narrative", "narrative", "Japanese female storytelling voice."),
+    ("jf_nezumi", "Nezumi", "C-", "character", "character", "Japanese female voice, light and quick."),
+    ("jf_tebukuro", "Tebukuro", "C", "narrative", "narrative", "Gentle Japanese female voice."),
+    ("jm_kumo", "Kumo", "C-", "narrative", "professional", "Japanese male voice."),
+    ("pf_dora", "Dora", "", "conversational", "casual", "Brazilian Portuguese female voice."),
+    ("pm_alex", "Alex", "", "narrative", "professional", "Brazilian Portuguese male voice."),
+    ("pm_santa", "Santa", "", "character", "character", "Jolly Brazilian Portuguese male voice."),
+    ("zf_xiaobei", "Xiaobei", "D", "conversational", "casual", "Mandarin female voice."),
+    ("zf_xiaoni", "Xiaoni", "D", "conversational", "casual", "Mandarin female voice, soft."),
+    ("zf_xiaoxiao", "Xiaoxiao", "D", "assistant", "professional", "Mandarin female voice, clear."),
+    ("zf_xiaoyi", "Xiaoyi", "D", "narrative", "narrative", "Mandarin female voice, calm."),
+    ("zm_yunjian", "Yunjian", "D", "narrative", "narrative", "Mandarin male voice, deep."),
+    ("zm_yunxi", "Yunxi", "D", "conversational", "casual", "Mandarin male voice, young."),
+    ("zm_yunxia", "Yunxia", "D", "character", "character", "Mandarin male voice, bright."),
+    ("zm_yunyang", "Yunyang", "D", "assistant", "professional", "Mandarin male voice, newsreader."),
+)
+
+
+def _kokoro_voice(
+    key: str, name: str, grade: str, style: str, category: str, description: str
+) -> BuiltinVoice:
+    language, locale, accent = KOKORO_LOCALES[key[0]]
+    gender = {"f": "female", "m": "male"}[key[1]]
+    return BuiltinVoice(
+        key=key,
+        name=name,
+        gender=gender,
+        style=style,
+        category=category,
+        description=description,
+        language=language,
+        locale=locale,
+        accent=accent,
+        age_range="senior" if name == "Santa" else "adult",
+        tags=tuple(t for t in ("kokoro", accent, f"grade-{grade.lower()}" if grade else "") if t),
+        engine=KOKORO_MODEL,
+        backend="kokoro",
+    )
+
+
+KOKORO_VOICES: tuple[BuiltinVoice, ...] = tuple(_kokoro_voice(*row) for row in _KOKORO_TABLE)
+
+
+# OpenAI's voice names are personas that speak every language, as OpenAI's do. In English each is
+# the Kokoro voice of the same name where Kokoro has one (af_alloy, am_echo, bm_fable, am_onyx,
+# af_nova) and a Kokoro voice of the same gender otherwise. In another language it is a voice of
+# that language and the same gender, spread so that two personas of one gender differ where the
+# language has voices enough (`persona_voice`; GET /v1/audio/voices shows the whole map).
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    gender: str
+    english: str  # the voice for English text
+
+
+OPENAI_PERSONAS: tuple[Persona, ...] = (
+    Persona("alloy", "female", "af_alloy"),
+    Persona("echo", "male", "am_echo"),
+    Persona("fable", "male", "bm_fable"),
+    Persona("onyx", "male", "am_onyx"),
+    Persona("nova", "female", "af_nova"),
+    Persona("shimmer", "female", "af_bella"),
+    Persona("ash", "male", "am_michael"),
+    Persona("ballad", "male", "bm_george"),
+    Persona("coral", "female", "af_heart"),
+    Persona("sage", "female", "af_sarah"),
+    Persona("verse", "male", "am_puck"),
+    Persona("marin", "female", "bf_emma"),
+    Persona("cedar", "male", "am_fenrir"),
+)
+# OpenAI name -> the built-in that reads English text (and any text when no language is known).
+OPENAI_VOICE_MAP: dict[str, str] = {p.name: p.english for p in OPENAI_PERSONAS}
 OPENAI_CLASSIC_VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+# Each language's voices best first (Kokoro's grades), for personas outside English.
+_GRADE_ORDER = ("a", "a-", "b+", "b", "b-", "c+", "c", "c-", "d+", "d", "d-", "f+", "f", "")
+
+
+def _grade(voice: BuiltinVoice) -> int:
+    grade = next((t[len("grade-") :] for t in voice.tags if t.startswith("grade-")), "")
+    return _GRADE_ORDER.index(grade) if grade in _GRADE_ORDER else len(_GRADE_ORDER)
+
+
+def persona_voice(name: str, language: str | None) -> str | None:
+    """The built-in key an OpenAI persona speaks `language` with (None: not a persona name)."""
+    persona = next((p for p in OPENAI_PERSONAS if p.name == name.strip().lower()), None)
+    if persona is None:
+        return None
+    family = language_family(language) if language else "en"
+    if family == "en":
+        return persona.english
+    spoken = sorted((v for v in KOKORO_VOICES if v.language == family), key=_grade)
+    if not spoken:
+        return persona.english  # nobody reads it: the language check names what can
+    same_gender = [v for v in spoken if v.gender == persona.gender] or spoken
+    peers = [p.name for p in OPENAI_PERSONAS if p.gender == persona.gender]
+    return same_gender[peers.index(persona.name) % len(same_gender)].key
+
+
+def persona_map() -> dict[str, dict[str, str]]:
+    """Every persona -> {language: built-in key} for every language a built-in speaks."""
+    languages = sorted({v.language for v in KOKORO_VOICES})
+    return {
+        p.name: {lang: persona_voice(p.name, lang) or p.english for lang in languages}
+        for p in OPENAI_PERSONAS
+    }
+
+
+def voices_speaking(language: str, models_dir: Path | None = None) -> list[BuiltinVoice]:
+    """Built-ins that read `language` (a family), best first."""
+    family = language_family(language)
+    return sorted((v for v in builtin_voices(models_dir) if v.language == family), key=_grade)
+
 
 _KEY_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 
@@ -229,7 +401,7 @@ def discover_piper_voices(models_dir: Path) -> list[BuiltinVoice]:
         folder = folder / "piper"
     if not folder.is_dir():
         return []
-    builtin_keys = {v.key for v in BUILTIN_VOICES}
+    builtin_keys = {v.key for v in (*BUILTIN_VOICES, *KOKORO_VOICES)}
     found: list[BuiltinVoice] = []
     for model in sorted(folder.glob("*.onnx")):
         config = model.with_name(model.name + ".json")
@@ -272,7 +444,7 @@ def discover_piper_voices(models_dir: Path) -> list[BuiltinVoice]:
 
 def builtin_voices(models_dir: Path | None = None) -> list[BuiltinVoice]:
     """The fixed built-ins plus any discovered Piper voices."""
-    voices = list(BUILTIN_VOICES)
+    voices = [*BUILTIN_VOICES, *KOKORO_VOICES]
     if models_dir is not None:
         voices.extend(discover_piper_voices(models_dir))
     return voices

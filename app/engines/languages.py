@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Protocol, cast
+
 from app.core.errors import InvalidInput
 
 _LANGUAGE_NAMES = {
@@ -42,3 +45,104 @@ def check_language(languages: frozenset[str], language: str | None, voice_name: 
             f"Voice {voice_name} speaks {', '.join(sorted(languages))}; language {language} is not supported",
             param="language",
         )
+
+
+# --------------------------------------------------------------------------- which language a text is in
+
+LANGUAGE_LABELS = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "hi": "Hindi",
+    "it": "Italian",
+    "ja": "Japanese",
+    "pt": "Portuguese",
+    "zh": "Chinese",
+    "de": "German",
+    "ko": "Korean",
+    "ru": "Russian",
+    "ar": "Arabic",
+}
+
+# Latin-script languages told apart by a character n-gram model (py3langid). German is among
+# them so that German text is refused by voices that cannot read it, not read with English rules.
+LATIN_LANGUAGES = ("en", "es", "fr", "it", "pt", "de")
+# The model decides only with this much evidence; otherwise the voice's own language is kept
+# ("Hello" scores 0.27 Italian, "Ciao, come stai?" 0.70 Italian: too little to refuse on).
+_MIN_WORDS = 3
+_MIN_PROBABILITY = 0.9
+# One CJK character carries about as much as three Latin letters (a syllable, often a word).
+_CJK_WEIGHT = 3
+
+_SCRIPTS: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
+    ("kana", ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F))),
+    ("han", ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF))),
+    ("hangul", ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F))),
+    ("devanagari", ((0x0900, 0x097F),)),
+    ("cyrillic", ((0x0400, 0x04FF),)),
+    ("arabic", ((0x0600, 0x06FF),)),
+)
+_SCRIPT_LANGUAGE = {"hangul": "ko", "devanagari": "hi", "cyrillic": "ru", "arabic": "ar"}
+
+
+def _script(ch: str) -> str | None:
+    code = ord(ch)
+    for name, ranges in _SCRIPTS:
+        if any(lo <= code <= hi for lo, hi in ranges):
+            return name
+    if ch.isalpha() and code < 0x0250:
+        return "latin"
+    return None
+
+
+class _Classifier(Protocol):
+    def classify(self, text: str) -> tuple[str, float]: ...
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> _Classifier:
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(LATIN_LANGUAGES))
+    return cast(_Classifier, identifier)
+
+
+def detect_language(text: str, hint: str | None = None) -> str:
+    """The language family a text is written in, e.g. "zh" for `今天的天气很好`.
+
+    The script with the most letters decides (CJK characters weigh three letters): kana means
+    Japanese, Han alone Chinese (Japanese when `hint` is "ja": kanji-only Japanese exists),
+    Devanagari Hindi, Hangul Korean. Latin text goes to the n-gram model, which decides only
+    with three words or more at 90% or better; otherwise `hint` (the voice's language) or "en".
+    """
+    hint_family = language_family(hint) if hint else None
+    counts: dict[str, int] = {}
+    for ch in text:
+        script = _script(ch)
+        if script is not None:
+            counts[script] = counts.get(script, 0) + (_CJK_WEIGHT if script in ("han", "kana") else 1)
+    if counts.get("kana"):
+        counts["kana"] += counts.pop("han", 0)  # kanji inside kana text is Japanese
+    if not counts:
+        return hint_family or "en"
+    script = max(counts, key=lambda s: counts[s])
+    if script == "kana":
+        return "ja"
+    if script == "han":
+        return "ja" if hint_family == "ja" else "zh"
+    if script != "latin":
+        return _SCRIPT_LANGUAGE[script]
+    latin_text = "".join(ch if _script(ch) in ("latin", None) else " " for ch in text)
+    if len(latin_text.split()) >= _MIN_WORDS:
+        language, probability = _identifier().classify(latin_text)
+        if language == hint_family or probability >= _MIN_PROBABILITY:
+            return str(language)
+    if hint_family and hint_family not in ("zh", "ja", "ko", "hi", "ru", "ar"):
+        return hint_family
+    return "en"
+
+
+def language_label(code: str) -> str:
+    """'zh' -> 'Chinese' (the code itself when unknown)."""
+    return LANGUAGE_LABELS.get(language_family(code), code)

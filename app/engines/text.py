@@ -198,15 +198,17 @@ def normalise_text(text: str, *, language: str = "en") -> str:
     return text
 
 
-_SENTENCE_END = re.compile(r"([.!?…。！？]+[\"')\]]*)(\s+|$)")
+# Latin stops end a sentence before a space; CJK stops end one wherever they are (no spaces there).
+_SENTENCE_END = re.compile(r"([.!?…]+[\"')\]]*)(\s+|$)|([。！？]+[」』\"')\]]*)(\s*)")
 
 
 def _raw_sentences(text: str) -> list[str]:
     out: list[str] = []
     start = 0
     for m in _SENTENCE_END.finditer(text):
-        end = m.end(1)
-        if m.group(1).startswith(".") and len(m.group(1)) == 1:
+        group = 1 if m.group(1) else 3
+        end = m.end(group)
+        if group == 1 and m.group(1).startswith(".") and len(m.group(1)) == 1:
             # "Dr. Smith", "e.g. this": an abbreviation is not a sentence end.
             words = text[start:end].split()
             last = words[-1].rstrip(".").lower() if words else ""

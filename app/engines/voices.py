@@ -94,6 +94,11 @@ class VoiceArtifact(ABC):
     def synthesizer(self, context: VoiceContext) -> Synthesizer:
         """The voice, ready to speak."""
 
+    def languages(self, settings: Settings) -> frozenset[str] | None:
+        """The language families it reads, known without loading a model; None when only the
+        engine can say (it then refuses an unsupported language when it speaks)."""
+        return None
+
 
 class VoiceBackend:
     """One TTS engine's way from voices to Synthesizers (see the module docstring)."""

@@ -12,9 +12,13 @@ from app.audio import check_format
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import InvalidInput, VoiceNotReady
+from app.engines.catalogue import voices_speaking
+from app.engines.languages import detect_language, language_family, language_label
 from app.engines.text import normalise_text
 from app.jobs import service as jobs
 from app.jobs.models import JOB_COMPLETED, Job
+from app.speech.speakers import voice_languages
+from app.storage import get_store
 from app.voices import service as voices
 from app.voices.models import Voice
 
@@ -68,11 +72,43 @@ def speakable_voice(session: Session, user_id: int, ref: str | int, language: st
         raise VoiceNotReady(
             f"Voice {voice.voice_id} is {voice.status.upper()}; only COMPLETED voices can speak"
         )
-    if language and voice.language and language.split("-")[0] != voice.language.split("-")[0]:
+    if language and voice.language and language_family(language) != language_family(voice.language):
         raise InvalidInput(
             f"Voice {voice.name} speaks {voice.language}; language {language} is not supported"
         )
     return voice
+
+
+def reading_language(
+    text: str,
+    *,
+    declared: str | None,
+    languages: frozenset[str] | None,
+    voice_name: str,
+    settings: Settings,
+) -> str:
+    """The language a text is read in. The text decides (`detect_language`): its script, or for
+    Latin-script text a language model sure enough of itself; the declared language (else the
+    voice's own) settles short or unclear Latin text. A voice that cannot read it is refused
+    before anything is charged, with the voices that can (`languages` None: no check here)."""
+    primary = next(iter(languages)) if languages and len(languages) == 1 else None
+    hint = declared if declared and declared.lower() != "auto" else primary
+    language = detect_language(text, hint)
+    if languages is not None and language not in languages:
+        raise InvalidInput(_refusal(language, voice_name, languages, settings), param="language")
+    return language
+
+
+def _refusal(language: str, voice_name: str, languages: frozenset[str], settings: Settings) -> str:
+    label = language_label(language)
+    speaks = ", ".join(f"{language_label(code)} ({code})" for code in sorted(languages))
+    able = [v.key for v in voices_speaking(language, settings.resolved_models_dir)]
+    if able:
+        shown = ", ".join(able[:8]) + (f" and {len(able) - 8} more" if len(able) > 8 else "")
+        can = f"Voices that speak {label}: {shown}"
+    else:
+        can = f"No built-in voice speaks {label}"
+    return f"This text is {label} ({language}); voice {voice_name} speaks {speaks}. {can}."
 
 
 def job_voice(session: Session, job: Job) -> Voice | None:
@@ -96,12 +132,19 @@ def create_tts_job(
     (CHORUS_MAX_TTS_CHARS) when the caller's contract sets its own, e.g. in UTF-8 bytes."""
     req = validate(request, settings, max_chars=max_chars, max_bytes=max_bytes)
     voice = speakable_voice(session, user_id, voice_ref, req.language)
+    language = reading_language(
+        req.text,
+        declared=req.language,
+        languages=voice_languages(voice, get_store(settings), settings),
+        voice_name=voice.name,
+        settings=settings,
+    )
     params = {
         "text": req.text,
         "speed": req.speed,
         "pitch": req.pitch,
         "format": req.format,
-        "language": req.language,
+        "language": language,
         **(extra or {}),
     }
     return jobs.create_job(

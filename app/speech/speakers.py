@@ -13,6 +13,7 @@ from collections import OrderedDict
 from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import Synthesizer
+from app.engines.tts.kokoro import blend_synthesizer, parse_blend
 from app.engines.voices import (
     ArtifactError,
     VoiceArtifact,
@@ -58,3 +59,25 @@ def synthesizer_for(voice: Voice, store: BlobStore, settings: Settings) -> Synth
         raise InvalidInput(f"Voice {voice.voice_id} is not ready to speak")
     artifact = _artifact(store, voice.artifact_key, voice)
     return artifact_synthesizer(artifact, VoiceContext(name=voice.name, settings=settings, fetch=store.get))
+
+
+def voice_languages(voice: Voice, store: BlobStore, settings: Settings) -> frozenset[str] | None:
+    """The language families a voice reads, known without loading its model (None: its engine
+    decides when it speaks)."""
+    if voice.kind == "builtin":
+        spec = builtin_voice(voice.builtin_key or "", settings.resolved_models_dir)
+        return frozenset({spec.language}) if spec is not None else None
+    if not voice.artifact_key:
+        return None
+    return _artifact(store, voice.artifact_key, voice).languages(settings)
+
+
+def blend_parts(spec: str) -> tuple[tuple[str, float], ...] | None:
+    """A voice spec like "af_bella(2)+af_sky(1)" as normalised (voice key, weight) parts; None
+    when it is not a blend. InvalidInput for a malformed blend or voices that cannot blend."""
+    return parse_blend(spec)
+
+
+def blend_speaker(parts: tuple[tuple[str, float], ...], settings: Settings, *, name: str) -> Synthesizer:
+    """An unsaved blend, ready to speak."""
+    return blend_synthesizer(parts, settings, name=name)

@@ -50,12 +50,14 @@ def sync_builtin_voices(settings: Settings) -> int:
                 session.add(row)
             row.name = spec.name
             row.description = spec.description
-            row.language = spec.language
+            row.language = spec.listed_language
             row.gender = spec.gender
             row.style = spec.style
             row.age_range = spec.age_range
             row.category = spec.category
             row.tags = list(spec.tags)
+            row.engine = spec.backend
+            row.extra = {**(row.extra or {}), "accent": spec.accent or None, "locale": spec.locale}
             row.deleted_at = None
         for builtin_key, row in rows.items():
             if builtin_key not in specs and row.deleted_at is None:

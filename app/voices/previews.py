@@ -15,12 +15,25 @@ from app.core.config import Settings
 from app.core.errors import InvalidInput, NotFound, Unauthorized
 from app.core.security import sign_token, verify_token
 from app.engines.base import synthesize
+from app.engines.languages import language_family
+from app.speech.service import reading_language
 from app.speech.speakers import synthesizer_for
 from app.storage import BlobStore
 from app.voices.models import Voice
 from app.voices.service import get_voice_by_uuid, voice_storage_prefix
 
 DEFAULT_PREVIEW_TEXT = "Hello! This is {name}. I can read your stories, messages and news aloud."
+# A voice's default preview speaks its own language.
+DEFAULT_PREVIEW_TEXTS = {
+    "en": DEFAULT_PREVIEW_TEXT,
+    "es": "¡Hola! Soy {name}. Puedo leer en voz alta tus historias, mensajes y noticias.",
+    "fr": "Bonjour ! Je suis {name}. Je peux lire à voix haute vos histoires, vos messages et les nouvelles.",
+    "hi": "नमस्ते! मेरा नाम {name} है। मैं आपकी कहानियाँ, संदेश और समाचार पढ़कर सुना सकती हूँ।",
+    "it": "Ciao! Sono {name}. Posso leggere ad alta voce le tue storie, i tuoi messaggi e le notizie.",
+    "ja": "こんにちは！{name}です。物語やメッセージ、ニュースを読み上げます。",
+    "pt": "Olá! Eu sou {name}. Posso ler em voz alta suas histórias, mensagens e notícias.",
+    "zh": "你好！我是{name}。我可以为你朗读故事、消息和新闻。",
+}
 MAX_PREVIEW_WORDS = 50
 BATCH_WORKERS = 2
 PREVIEW_LINK_PURPOSE = "voice-preview"
@@ -37,7 +50,8 @@ class Preview:
 
 
 def preview_text(voice: Voice, text: str | None) -> str:
-    text = (text or DEFAULT_PREVIEW_TEXT.format(name=voice.name)).strip()
+    default = DEFAULT_PREVIEW_TEXTS.get(language_family(voice.language or "en"), DEFAULT_PREVIEW_TEXT)
+    text = (text or default.format(name=voice.name)).strip()
     if not text:
         raise InvalidInput("Preview text is empty", param="text")
     if len(text.split()) > MAX_PREVIEW_WORDS:
@@ -77,7 +91,10 @@ def get_preview(
     if not generate:
         raise NotFound("No preview exists for this voice and these settings")
     synthesizer = synthesizer_for(voice, store, settings)
-    audio = synthesize(synthesizer, text, speed=speed, pitch=pitch, language=None)
+    language = reading_language(
+        text, declared=None, languages=synthesizer.languages, voice_name=voice.name, settings=settings
+    )
+    audio = synthesize(synthesizer, text, speed=speed, pitch=pitch, language=language)
     duration = round(len(audio) / synthesizer.sample_rate, 3)
     store.put(key, encode_audio(audio, synthesizer.sample_rate, fmt), content_type(fmt))
     store.put(meta_key, json.dumps({"duration": duration}).encode(), "application/json")

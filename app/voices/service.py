@@ -98,9 +98,13 @@ def filtered_voices(user_id: int, filters: VoiceFilters) -> Select[Voice]:
         query = query.where(Voice.kind == filters.voice_type)
     if filters.is_public is not None:
         query = query.where(Voice.is_public.is_(filters.is_public))
+    if filters.language:
+        # "en" matches en, en-US and en-GB; "en-GB" only en-GB.
+        wanted = filters.language.strip().lower().replace("_", "-")
+        language = func.lower(func.coalesce(Voice.language, ""))
+        query = query.where(or_(language == wanted, language.like(f"{wanted}-%")))
     for column, value in (
         (Voice.category, filters.category),
-        (Voice.language, filters.language),
         (Voice.gender, filters.gender),
         (Voice.style, filters.style),
     ):

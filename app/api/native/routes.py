@@ -36,7 +36,7 @@ from app.jobs import webhooks
 from app.jobs.models import Job
 from app.speech import service as speech
 from app.storage import BlobStore
-from app.voices import previews
+from app.voices import blends, previews
 from app.voices import service as voices
 from app.voices.models import Voice
 from app.voices.usage import generation_counts, rating_means
@@ -241,6 +241,43 @@ def create_voice_profile_multi(
         category,
         style,
     )
+
+
+class BlendPartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice_id: str = Field(min_length=1, max_length=100, description="A built-in's key (af_bella) or voice id")
+    weight: float = Field(1.0, gt=0, le=100)
+
+
+class BlendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    voices: list[BlendPartBody] = Field(min_length=2, max_length=8)
+    description: str | None = Field(None, max_length=2000)
+
+
+@router.post("/voice-profiles/blend", response_model=NativeVoice, openapi_extra=IDEMPOTENT)
+def create_voice_blend(
+    body: BlendBody,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> dict[str, Any]:
+    """A custom voice mixed from 2-8 Kokoro built-ins of one language (weights are normalised):
+    free, ready at once, usable by its voice_id in every family."""
+    row = blends.create_blend(
+        session,
+        store,
+        user_id=principal.user_id,
+        name=body.name,
+        parts=[blends.BlendPart(part.voice_id, part.weight) for part in body.voices],
+        description=body.description,
+    )
+    return _render_voices(session, [row], request, settings)[0]
 
 
 @router.get("/voices/{voice}", response_model=NativeVoice)

@@ -37,6 +37,8 @@ class NativeVoice(BaseModel):
     description: str | None
     category: str | None
     language: str | None
+    accent: str | None = Field(None, description="Built-ins: e.g. american, british, mandarin")
+    locale: str | None = Field(None, description="Built-ins: e.g. en-US, en-GB, pt-BR")
     gender: str | None
     age_range: str | None
     style: str | None
@@ -172,6 +174,8 @@ def native_voice(
         "description": voice.description,
         "category": voice.category,
         "language": voice.language,
+        "accent": (voice.extra or {}).get("accent") if not is_custom else None,
+        "locale": (voice.extra or {}).get("locale") if not is_custom else None,
         "gender": voice.gender,
         "age_range": voice.age_range,
         "style": voice.style,

@@ -30,13 +30,12 @@ from app.api.openai.schemas import (
 from app.api.openai.speech import SpeechStream
 from app.api.openai.streaming import PrefetchingStreamingResponse
 from app.api.openai.transcripts import TranscriptEvents
-from app.api.openai.voices import list_usable_voices, render_voice, resolve_voice
+from app.api.openai.voices import list_usable_voices, render_voice, resolve_speaker
 from app.audio import content_type
 from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.errors import InvalidInput, UnsupportedMedia
 from app.speech import service as speech
-from app.speech.speakers import synthesizer_for
 from app.speech.streaming import start_streamed_speech
 from app.transcription import service as transcription
 from app.transcription.formats import MEDIA_TYPES, render
@@ -49,7 +48,7 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _FALSE = frozenset({"", "0", "false", "no", "off", "none", "null"})
 
 # Params the speech service names differently from OpenAI.
-_SPEECH_PARAMS = {"text": "input", None: "input"}
+_SPEECH_PARAMS = {"text": "input", "language": "input", None: "input"}
 
 
 def _speech_plan(body: SpeechBody, settings: Settings) -> tuple[speech.SpeechRequest, bool]:
@@ -175,13 +174,17 @@ def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
         """Text to speech. The first sentence's audio is sent before the rest is synthesized;
         credits are held now (committed with this request) and captured when the audio is out."""
         req, sse = _speech_plan(body, settings)
-        voice = resolve_voice(session, principal.user_id, body.voice)
+        chosen = resolve_speaker(session, store, settings, principal.user_id, body.voice, req.text)
+        speaker, voice = chosen.synthesizer, chosen.voice
         try:
-            speaker = synthesizer_for(voice, store, settings)
-        except InvalidInput as exc:  # e.g. a built-in that left the catalogue
-            raise InvalidInput(exc.message, param="voice") from exc
-        try:
-            chunks = speaker.stream(req.text, speed=req.speed)
+            language = speech.reading_language(
+                req.text,
+                declared=None,
+                languages=speaker.languages,
+                voice_name=chosen.name,
+                settings=settings,
+            )
+            chunks = speaker.stream(req.text, speed=req.speed, language=language)
         except InvalidInput as exc:
             raise InvalidInput(exc.message, param=_SPEECH_PARAMS.get(exc.param, exc.param)) from exc
         streamed = start_streamed_speech(

@@ -54,6 +54,12 @@ class AudioVoice(BaseModel):
     language: str | None
     gender: str | None
     status: str
+    accent: str | None = None
+    languages: dict[str, str] | None = Field(
+        None,
+        description="OpenAI names only: the built-in voice key it speaks each language with "
+        "(the text's language decides)",
+    )
 
 
 class AudioVoiceList(BaseModel):

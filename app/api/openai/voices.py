@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from app.api.deps import SessionDep
+from app.core.config import Settings
 from app.core.errors import InvalidInput, NotFound
+from app.engines.base import Synthesizer
+from app.engines.catalogue import persona_map, persona_voice
+from app.engines.languages import detect_language
 from app.speech.service import speakable_voice
+from app.speech.speakers import blend_parts, blend_speaker, synthesizer_for
+from app.storage import BlobStore
 from app.voices import service as voices
 from app.voices.models import Voice
 
@@ -51,12 +58,49 @@ def voice_ref(value: Any) -> str:
     return str(value).strip()
 
 
-def resolve_voice(session: SessionDep, user_id: int, value: Any) -> Voice:
-    """A voice the caller may speak with; every refusal is a 400 on `voice`."""
+@dataclass(frozen=True)
+class Speaker:
+    """What `voice` named: the voice row the speech is recorded against, what speaks, and the
+    name refusals use."""
+
+    voice: Voice
+    synthesizer: Synthesizer
+    name: str
+
+
+def resolve_speaker(
+    session: SessionDep, store: BlobStore, settings: Settings, user_id: int, value: Any, text: str
+) -> Speaker:
+    """`voice` for this text: an OpenAI persona speaks the text's language (a voice of that
+    language and the persona's gender), "af_bella(2)+af_sky(1)" is a blend of Kokoro voices
+    (recorded against its heaviest voice), anything else a voice id or name."""
+    ref = voice_ref(value)
+    try:
+        parts = blend_parts(ref) if isinstance(value, str) else None
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, param="voice") from exc
+    if parts is not None:
+        lead = max(parts, key=lambda part: part[1])[0]
+        row = voices.find_builtin_voice(session, user_id, lead)
+        if row is None:
+            raise InvalidInput(f"Voice '{lead}' is not available on this server", param="voice")
+        return Speaker(row, blend_speaker(parts, settings, name=ref), ref)
+    persona = persona_voice(ref, detect_language(text, "en")) if isinstance(value, str) else None
+    voice = resolve_voice(session, user_id, value, key=persona)
+    try:
+        speaker = synthesizer_for(voice, store, settings)
+    except InvalidInput as exc:  # e.g. a built-in that left the catalogue
+        raise InvalidInput(exc.message, param="voice") from exc
+    return Speaker(voice, speaker, ref.lower() if persona else voice.name)
+
+
+def resolve_voice(session: SessionDep, user_id: int, value: Any, *, key: str | None = None) -> Voice:
+    """A voice the caller may speak with (`key`: the built-in an OpenAI name already resolved
+    to); every refusal is a 400 on `voice`."""
     ref = voice_ref(value)
     if len(ref) > 200:
         raise _not_found(ref[:40] + "…")
-    key = openai_voice_map().get(ref.lower())
+    key = key or openai_voice_map().get(ref.lower())
     if key is not None:
         row = voices.find_builtin_voice(session, user_id, key)
         if row is None:
@@ -83,7 +127,8 @@ def _unix(value: Any) -> int:
 
 
 def render_voice(voice: Voice, *, alias: str | None = None) -> dict[str, Any]:
-    """OpenAI's audio.voice object plus what a client needs to choose one."""
+    """OpenAI's audio.voice object plus what a client needs to choose one (an OpenAI name also
+    carries `languages`: the built-in it speaks each language with)."""
     builtin = voice.kind == voices.BUILTIN
     return {
         "object": "audio.voice",
@@ -96,6 +141,8 @@ def render_voice(voice: Voice, *, alias: str | None = None) -> dict[str, Any]:
         "language": voice.language,
         "gender": voice.gender,
         "status": voice.status,
+        "accent": (voice.extra or {}).get("accent") if builtin else None,
+        **({"languages": persona_map().get(alias, {})} if alias else {}),
     }
 
 

@@ -30,15 +30,15 @@ from piper import PiperVoice
 from piper.config import PiperConfig, SynthesisConfig
 
 from app.core.config import Settings
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import NotFound
 from app.engines import catalogue
 from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
+from app.engines.delivery import check_pitch, check_speed, deliver, residual_rate
 from app.engines.languages import check_language, language_family
 from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
-from app.engines.timbre.transformer import TimbreTransformer, convert
 from app.engines.voices import (
     VoiceArtifact,
     VoiceBackend,
@@ -49,40 +49,11 @@ from app.engines.voices import (
     register_backend,
 )
 
-SPEED_MIN, SPEED_MAX = 0.25, 4.0
 PIPER_SPEED_MIN, PIPER_SPEED_MAX = 0.5, 2.0
-PITCH_MIN, PITCH_MAX = -12.0, 12.0
 OUTPUT_GAIN = 1.4  # Piper's raw output peaks around -3.5 dBFS at ~-25 dB RMS; bring it up a little
-LIMIT_KNEE = 0.9
 # Piper's duration noise (noise_w) 0.8 -> 0.3: steadier rhythm, same timbre noise. Measured on
 # Harvard list 1 through Whisper base: joe WER 9.1% -> 6.2%, luna 12.1% -> 8.7% (3 takes each).
 DEFAULT_NOISE_W = 0.3
-STRETCH_TOLERANCE = 0.04  # leave Piper's own duration alone when it is this close to the target
-
-
-def soft_limit(x: Audio, knee: float = LIMIT_KNEE) -> Audio:
-    """Leave samples below the knee alone and bend the rest smoothly under 1.0 (no hard clips)."""
-    a = np.abs(x)
-    over = a > knee
-    if not over.any():
-        return x
-    y = x.copy()
-    y[over] = np.sign(x[over]) * (knee + (1.0 - knee) * np.tanh((a[over] - knee) / (1.0 - knee)))
-    return y
-
-
-def check_speed(speed: float) -> float:
-    speed = float(speed)
-    if not np.isfinite(speed) or not SPEED_MIN <= speed <= SPEED_MAX:
-        raise InvalidInput(f"speed must be between {SPEED_MIN} and {SPEED_MAX}", param="speed")
-    return speed
-
-
-def check_pitch(pitch: float) -> float:
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or not PITCH_MIN <= pitch <= PITCH_MAX:
-        raise InvalidInput(f"pitch must be between {PITCH_MIN:g} and {PITCH_MAX:g} semitones", param="pitch")
-    return pitch
 
 
 class PiperEngine:
@@ -185,7 +156,7 @@ class PiperEngine:
             return np.zeros(0, dtype=np.float32), 1.0
         out = np.concatenate(parts) * OUTPUT_GAIN
         rate = len(out) / (base_total / speed) if base_total else 1.0
-        return out.astype(np.float32), (1.0 if abs(rate - 1.0) <= STRETCH_TOLERANCE else rate)
+        return out.astype(np.float32), residual_rate(rate)
 
     def stream(
         self,
@@ -202,38 +173,15 @@ class PiperEngine:
         pitch = check_pitch(pitch)
         self.check_language(language, voice_name)
         sentences = split_sentences(normalise_text(text, language=self.language), self.max_chunk_chars)
-        return self._generate(sentences, speed, pitch, profile)
-
-    def _generate(
-        self, sentences: list[str], speed: float, pitch: float, profile: TimbreProfile | None
-    ) -> Iterator[Audio]:
-        prof = (profile or TimbreProfile()).with_shift(pitch)
-        transform = not prof.is_identity
-        pause = np.zeros(int(round(self.sentence_pause_s / speed * self.sample_rate)), dtype=np.float32)
-        fade = min(int(0.005 * self.sample_rate), 64)
-        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-        transformer = TimbreTransformer(prof, self.sample_rate) if transform else None
-        last = len(sentences) - 1
-        for i, sentence in enumerate(sentences):
-            audio, residual = self._sentence_audio(sentence, speed)
-            tail = i == last
-            if residual != 1.0:
-                # Whole sentence in one WORLD pass: stretch + pitch + timbre. A sentence is a
-                # complete utterance with silent edges; short fades make the joins safe.
-                audio = convert(audio, self.sample_rate, prof, rate=residual)
-                if len(audio) > 2 * fade:
-                    audio[:fade] *= ramp
-                    audio[-fade:] *= ramp[::-1]
-                chunk = audio if tail else np.concatenate([audio, pause])
-                if transformer is not None:  # emit what it still holds from the previous sentence
-                    chunk = np.concatenate([transformer.flush(), chunk])
-            elif transformer is not None:
-                chunk = transformer.process(audio if tail else np.concatenate([audio, pause]))
-                if tail:
-                    chunk = np.concatenate([chunk, transformer.flush()])
-            else:
-                chunk = audio if tail else np.concatenate([audio, pause])
-            yield soft_limit(chunk.astype(np.float32))
+        return deliver(
+            sentences,
+            lambda sentence: self._sentence_audio(sentence, speed),
+            sample_rate=self.sample_rate,
+            speed=speed,
+            pitch=pitch,
+            profile=profile,
+            pause_s=self.sentence_pause_s,
+        )
 
     def synthesize(
         self,
@@ -399,6 +347,10 @@ class TimbreArtifact(VoiceArtifact):
     def synthesizer(self, context: VoiceContext) -> Synthesizer:
         engine = get_piper_engine(self.base_voice, context.settings)
         return PiperSynthesizer(context.name, engine, self.profile)
+
+    def languages(self, settings: Settings) -> frozenset[str] | None:
+        base = catalogue.find_builtin(self.base_voice, settings.resolved_models_dir)
+        return frozenset({base.language}) if base is not None else None
 
 
 # --------------------------------------------------------------------------- the backend

