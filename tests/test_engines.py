@@ -181,11 +181,28 @@ def test_openai_voice_map_covers_every_name() -> None:
         "cedar",
     }
     assert set(catalogue.OPENAI_VOICE_MAP) == names
-    keys = {v.key for v in catalogue.BUILTIN_VOICES}
+    keys = {v.key for v in catalogue.KOKORO_VOICES}
     assert set(catalogue.OPENAI_VOICE_MAP.values()) <= keys
     classic = [catalogue.OPENAI_VOICE_MAP[n] for n in catalogue.OPENAI_CLASSIC_VOICES]
     assert len(set(classic)) == 6
-    assert catalogue.resolve_voice_name("Nova") == catalogue.OPENAI_VOICE_MAP["nova"]
+    assert catalogue.resolve_voice_name("Nova") == catalogue.OPENAI_VOICE_MAP["nova"] == "af_nova"
+    # Kokoro's namesakes where it has one; the other personas keep their gender in every language.
+    assert {n: catalogue.OPENAI_VOICE_MAP[n] for n in ("alloy", "echo", "fable", "onyx")} == {
+        "alloy": "af_alloy",
+        "echo": "am_echo",
+        "fable": "bm_fable",
+        "onyx": "am_onyx",
+    }
+    kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
+    for persona in catalogue.OPENAI_PERSONAS:
+        for language, key in catalogue.persona_map()[persona.name].items():
+            voice = kokoro[key]
+            assert voice.language == language
+            assert voice.gender == persona.gender or language == "fr"  # French has one voice: Siwis
+    female_zh = {
+        catalogue.persona_voice(p.name, "zh") for p in catalogue.OPENAI_PERSONAS if p.gender == "female"
+    }
+    assert len(female_zh) == 4  # six female personas spread over Mandarin's four female voices
 
 
 def _install_fake_piper_voice(models_dir: Path) -> Path:
@@ -417,8 +434,8 @@ def test_registry_tts_loads_once_and_resolves_voices(clean_registry: Any) -> Non
     for t in threads:
         t.join()
     assert len({id(g) for g in got}) == 1 and registry.load_counts["piper:joe"] == 1
-    ava = registry.get_tts("shimmer")  # OpenAI name -> built-in
-    assert ava.key == catalogue.OPENAI_VOICE_MAP["shimmer"] and ava.engine is got[0]
+    ava = registry.get_tts("ava")  # a derived built-in on the same model
+    assert ava.key == "ava" and ava.engine is got[0]
     assert ava.sample_rate == RATE and ava.language == "en"
     assert registry.load_counts["piper:joe"] == 1
     assert next(m for m in registry.list_models() if m.name == "joe").loaded

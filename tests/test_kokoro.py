@@ -61,7 +61,11 @@ PASSAGES: dict[str, tuple[str, str, float]] = {
         0.15,
     ),
     "zh": ("zf_xiaoxiao", "今天的天气很好，我们一起去公园散步吧。公园里有很多人在跑步和唱歌。", 0.15),
-    "ja": ("jf_alpha", "今日はとても良い天気なので、公園を散歩しましょう。駅の近くに新しい店ができました。", 0.15),
+    "ja": (
+        "jf_alpha",
+        "今日はとても良い天気なので、公園を散歩しましょう。駅の近くに新しい店ができました。",
+        0.15,
+    ),
 }
 CHINESE = "今天的天气很好，我们一起去公园散步吧。"
 # Whisper base writes Mandarin in traditional characters unless the prompt is simplified.

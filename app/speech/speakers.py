@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 
 from app.core.config import Settings
-from app.core.errors import InvalidInput
+from app.core.errors import InvalidInput, NotFound
 from app.engines.base import Synthesizer
 from app.engines.tts.kokoro import blend_synthesizer, parse_blend
 from app.engines.voices import (
@@ -69,7 +69,11 @@ def voice_languages(voice: Voice, store: BlobStore, settings: Settings) -> froze
         return frozenset({spec.language}) if spec is not None else None
     if not voice.artifact_key:
         return None
-    return _artifact(store, voice.artifact_key, voice).languages(settings)
+    try:
+        artifact = _artifact(store, voice.artifact_key, voice)
+    except (NotFound, InvalidInput):  # unreadable: the job says so when it runs (and releases the hold)
+        return None
+    return artifact.languages(settings)
 
 
 def blend_parts(spec: str) -> tuple[tuple[str, float], ...] | None:

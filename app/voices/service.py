@@ -129,7 +129,8 @@ def list_voices(
 ) -> tuple[list[Voice], int]:
     query = filtered_voices(user_id, filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    ordering = order if order is not None else (Voice.kind.asc(), Voice.created_at.desc(), Voice.id.desc())
+    # Custom voices before the 60 built-ins, so a first page shows them.
+    ordering = order if order is not None else (Voice.kind.desc(), Voice.created_at.desc(), Voice.id.desc())
     if not isinstance(ordering, tuple):
         ordering = (ordering,)
     rows = session.scalars(query.order_by(*ordering).offset(skip).limit(limit)).all()

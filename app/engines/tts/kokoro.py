@@ -239,14 +239,37 @@ def _token_chunks(engine: KokoroEngine, phonemes: str) -> list[list[int]]:
     return [c[i : i + MAX_TOKENS] for c in chunks for i in range(0, len(c), MAX_TOKENS)]
 
 
-def first_clause_split(sentences: list[str]) -> list[str]:
-    """Cut the first sentence after its first clause (a comma...) when both halves are long
-    enough: the first audio then needs one short model call, not the whole sentence."""
+# Words that open a clause: a long first sentence without a comma is cut before the first of them.
+_CLAUSE_OPENERS: dict[str, frozenset[str]] = {
+    "en": frozenset("because and but so which when while if although since before after until or".split()),
+    "es": frozenset("porque y pero que cuando si aunque mientras pues".split()),
+    "fr": frozenset("parce et mais qui quand si car pendant lorsque puis".split()),
+    "it": frozenset("perché e ma che quando se mentre poiché".split()),
+    "pt": frozenset("porque e mas que quando se enquanto pois".split()),
+}
+FIRST_CUT_MIN_WORDS = 9  # shorter first sentences are made in one call
+
+
+def first_clause_split(sentences: list[str], language: str = "en") -> list[str]:
+    """Cut the first sentence after its first clause when both halves are long enough: at a
+    comma (or a CJK comma), else before a clause-opening word ("because", "porque"...) in a
+    sentence of FIRST_CUT_MIN_WORDS or more. The first audio then needs one short model call
+    rather than the whole sentence; the cut sounds like a comma."""
     if not sentences:
         return sentences
-    parts = _CLAUSE.split(sentences[0], maxsplit=1)
+    first = sentences[0]
+    parts = _CLAUSE.split(first, maxsplit=1)
     if len(parts) == 2 and all(len(p.split()) >= FIRST_CLAUSE_MIN_WORDS for p in parts):
         return [parts[0], parts[1], *sentences[1:]]
+    if len(parts) == 2 and language in ("zh", "ja") and min(len(p) for p in parts) >= 6:
+        return [parts[0], parts[1], *sentences[1:]]  # CJK: characters, not words
+    words = first.split()
+    openers = _CLAUSE_OPENERS.get(language, frozenset())
+    if len(words) >= FIRST_CUT_MIN_WORDS:
+        for i in range(FIRST_CLAUSE_MIN_WORDS, len(words) - FIRST_CLAUSE_MIN_WORDS + 1):
+            if words[i].lower() in openers:
+                # The comma keeps the rising, unfinished tone of a clause at the cut.
+                return [" ".join(words[:i]) + ",", " ".join(words[i:]), *sentences[1:]]
     return sentences
 
 
@@ -332,7 +355,7 @@ class KokoroSynthesizer:
         pitch = check_pitch(pitch)
         check_language(self.languages, language, self.name)
         sentences = first_clause_split(
-            split_sentences(normalise_text(text, language=self.language), MAX_CHUNK_CHARS)
+            split_sentences(normalise_text(text, language=self.language), MAX_CHUNK_CHARS), self.language
         )
         return deliver(
             sentences,
