@@ -241,11 +241,14 @@ def _token_chunks(engine: KokoroEngine, phonemes: str) -> list[list[int]]:
 
 # Words that open a clause: a long first sentence without a comma is cut before the first of them.
 _CLAUSE_OPENERS: dict[str, frozenset[str]] = {
-    "en": frozenset("because and but so which when while if although since before after until or".split()),
-    "es": frozenset("porque y pero que cuando si aunque mientras pues".split()),
-    "fr": frozenset("parce et mais qui quand si car pendant lorsque puis".split()),
-    "it": frozenset("perché e ma che quando se mentre poiché".split()),
-    "pt": frozenset("porque e mas que quando se enquanto pois".split()),
+    language: frozenset(words.split())
+    for language, words in {
+        "en": "because and but so which when while if although since before after until or",
+        "es": "porque y pero que cuando si aunque mientras pues",
+        "fr": "parce et mais qui quand si car pendant lorsque puis",
+        "it": "perché e ma che quando se mentre poiché",
+        "pt": "porque e mas que quando se enquanto pois",
+    }.items()
 }
 FIRST_CUT_MIN_WORDS = 9  # shorter first sentences are made in one call
 
