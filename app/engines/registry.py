@@ -12,6 +12,7 @@ Voices (built-in keys, OpenAI names, stored artifacts) become Synthesizers in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from app.engines import catalogue
 from app.engines.base import Synthesizer
 from app.engines.cache import ModelSource, is_loaded, load_counts, load_once, reset
 from app.engines.stt import whisper as whisper_mod
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.engines.speaker.encoder import SpeakerEncoder
@@ -131,12 +134,17 @@ def get_tts(voice_key: str = catalogue.DEFAULT_VOICE, settings: Settings | None 
 
 
 def warm_up(settings: Settings | None = None) -> None:
-    """Load what the API needs at start: Piper joe and the warmed speaker encoder.
+    """Load what the API needs at start: Piper joe, Kokoro (what OpenAI's names speak with) and
+    the warmed speaker encoder.
 
     Whisper is loaded on first transcription (and base assembled then), so a server that
     never transcribes never pays for it.
     """
     get_piper_engine(catalogue.JOE_MODEL, settings)
+    try:
+        get_tts(catalogue.OPENAI_VOICE_MAP["alloy"], settings)
+    except NotFound as exc:  # the server still runs; `chorus doctor` says what to reinstall
+        log.warning("Kokoro not loaded at start: %s", exc.message)
     get_speaker_encoder().warm()
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, cast, delete, func, or_, select
+from sqlalchemy import Select, String, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.db import affected_rows, after_commit, is_digits, row_id, utcnow
@@ -129,8 +129,13 @@ def list_voices(
 ) -> tuple[list[Voice], int]:
     query = filtered_voices(user_id, filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    # Custom voices before the 60 built-ins, so a first page shows them.
-    ordering = order if order is not None else (Voice.kind.desc(), Voice.created_at.desc(), Voice.id.desc())
+    # Custom voices first (newest first), so a first page shows them; then the built-ins in
+    # catalogue order (joe and the English voices lead, as they always have).
+    ordering = (
+        order
+        if order is not None
+        else (Voice.kind.desc(), case((Voice.kind == BUILTIN, Voice.id), else_=-Voice.id))
+    )
     if not isinstance(ordering, tuple):
         ordering = (ordering,)
     rows = session.scalars(query.order_by(*ordering).offset(skip).limit(limit)).all()
