@@ -45,6 +45,9 @@ def sync_builtin_voices(settings: Settings) -> int:
                     status="completed",
                     is_public=True,
                     engine=spec.backend,
+                    # One timestamp per sync: listings sorted by creation keep catalogue order
+                    # (ties go by id), so a release's voices list English first.
+                    created_at=now,
                     processed_at=now,
                 )
                 session.add(row)
