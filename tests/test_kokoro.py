@@ -369,3 +369,45 @@ def test_a_voice_previews_in_its_own_language_and_old_voices_still_speak(
     for key in ("ava", "joe"):  # the Piper voices keep speaking by id
         spoken = _speech(live, account, {"id": ids[key]}, "Old voices keep working.")
         assert spoken.status_code == 200 and len(io.BytesIO(spoken.content).getvalue()) > 10_000
+
+
+# --- install and stored blends ---------------------------------------------------------------------
+
+
+def test_voice_packs_install_only_from_the_pinned_tarball(tmp_path: Any) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "install_kokoro_voices", Path(__file__).resolve().parents[1] / "scripts" / "install_kokoro_voices.py"
+    )
+    assert spec is not None and spec.loader is not None
+    installer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installer)
+    dest = tmp_path / "voices"
+    with pytest.raises(SystemExit, match="sha256"):
+        installer.extract(b"not the kokoro-js tarball", dest)
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    assert not installer.installed(dest)
+
+
+def test_a_stored_blend_artifact_is_validated() -> None:
+    from app.engines.tts.kokoro import KokoroBlendArtifact
+    from app.engines.voices import ArtifactError, dump_artifact, parse_artifact
+
+    blend = KokoroBlendArtifact(voices=(("af_bella", 0.75), ("af_sky", 0.25)))
+    assert parse_artifact(dump_artifact(blend)) == blend
+    for broken in (
+        {"engine": "kokoro-blend", "voices": "af_bella"},
+        {
+            "engine": "kokoro-blend",
+            "voices": [{"voice": "af_bella", "weight": 1}, {"voice": "zm_yunxi", "weight": 1}],
+        },
+        {
+            "engine": "kokoro-blend",
+            "voices": [{"voice": "af_bella", "weight": True}, {"voice": "af_sky", "weight": 1}],
+        },
+        {"engine": "kokoro-blend", "version": 2, "voices": []},
+    ):
+        with pytest.raises(ArtifactError):
+            parse_artifact(broken)
