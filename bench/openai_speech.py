@@ -1,12 +1,12 @@
 """Benchmark: OpenAI-compatible streamed speech over HTTP versus the engine in-process.
 
-Run by hand (not a test):  .venv/bin/python bench/openai_speech.py [--repeat 3] [--voices echo,alloy]
+Run by hand (not a test):  .venv/bin/python bench/openai_speech.py [--repeat 3] [--voices echo,joe]
 
 Starts `uvicorn app.main:app_factory` in a subprocess on loopback with a temporary
 CHORUS_DATA_DIR, creates a user and key with app.auth.service, then prints:
 - time to first byte (TTFB) and total time for a 12-word and a 130-word input over HTTP
   (mp3 and pcm) versus the first chunk / total of the same voice's Speaker stream in this
-  process (echo is plain Piper joe; alloy adds a WORLD timbre profile); the key figure is
+  process (echo is Kokoro's am_echo for English text; joe is plain Piper); the key figure is
   TTFB_http / first_chunk_inprocess (goal ≤ 1.3);
 - throughput (requests per second) at concurrency 1, 2 and 4
   (goal: concurrency 2 ≥ 1.6 × concurrency 1 on 2 cores).
@@ -219,7 +219,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per latency figure (median reported)")
     parser.add_argument("--requests", type=int, default=4, help="requests per concurrency level")
     parser.add_argument(
-        "--voices", default="echo,alloy", help="OpenAI voice names to time (echo = plain Piper joe here)"
+        "--voices", default="echo,joe", help="voice names to time (echo = Kokoro am_echo, joe = Piper)"
     )
     args = parser.parse_args()
     voices = [v.strip() for v in args.voices.split(",") if v.strip()]

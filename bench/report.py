@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BENCHES: dict[str, tuple[str, list[str]]] = {
     "engines": ("Engines: Piper, Whisper, Resemblyzer", ["bench/engines.py"]),
-    "voice_matrix": ("Built-in voices: similarity matrix and WER", ["bench/voice_matrix.py"]),
+    "voice_bank": (
+        "Kokoro voice bank: first audio, RTF, Whisper round trip per language",
+        ["bench/voice_matrix.py"],
+    ),
+    "voice_matrix": ("Built-in voices: similarity matrix and WER", ["bench/voice_matrix.py", "--piper"]),
     "openai_speech": ("OpenAI speech over HTTP vs in-process", ["bench/openai_speech.py"]),
     "openai_speech_one_thread": (
         "OpenAI speech with CHORUS_TTS_THREADS=1 (one core per synthesis)",

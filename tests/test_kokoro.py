@@ -411,3 +411,19 @@ def test_a_stored_blend_artifact_is_validated() -> None:
     ):
         with pytest.raises(ArtifactError):
             parse_artifact(broken)
+
+
+def test_the_first_sentence_is_cut_at_its_first_clause_so_audio_starts_sooner() -> None:
+    from app.engines.tts.kokoro import first_clause_split
+
+    long_first = "Please remember to bring your umbrella because it might rain later today."
+    assert first_clause_split([long_first, "Thanks."]) == [
+        "Please remember to bring your umbrella,",
+        "because it might rain later today.",
+        "Thanks.",
+    ]
+    assert first_clause_split(["Hello there, how are you?"]) == ["Hello there, how are you?"]  # too short
+    assert first_clause_split(["请记得带上你的雨伞，因为今天晚些时候可能会下雨。"], "zh") == [
+        "请记得带上你的雨伞，",
+        "因为今天晚些时候可能会下雨。",
+    ]
