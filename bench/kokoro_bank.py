@@ -137,7 +137,7 @@ def _grade(voice: catalogue.BuiltinVoice) -> str:
     return next((t[len("grade-") :] for t in voice.tags if t.startswith("grade-")), "")
 
 
-def run_bank(every_voice: bool = True) -> None:
+def run_bank(every_voice: bool = True, language: str | None = None) -> None:
     models_env = os.environ.get("CHORUS_MODELS_DIR")
     tmp = None if models_env else tempfile.TemporaryDirectory(prefix="chorus-bench-")
     models_dir = Path(models_env) if models_env else Path(tmp.name)  # type: ignore[union-attr]
@@ -148,7 +148,11 @@ def run_bank(every_voice: bool = True) -> None:
     print(f"Kokoro load (model joined from 4 parts, sha256-checked): {time.perf_counter() - t0:.2f} s")
     first_audio("af_heart", TWELVE_WORDS["en"], runs=1)  # first-call overheads (graph, phonemizer)
 
-    voices = [v for v in catalogue.KOKORO_VOICES if every_voice or _grade(v) in GRADED]
+    voices = [
+        v
+        for v in catalogue.KOKORO_VOICES
+        if (every_voice or _grade(v) in GRADED) and language in (None, v.language)
+    ]
     print(f"\n{'voice':14s} {'locale':6s} {'grade':5s} {'first audio':>11s} {'RTF long':>8s}")
     firsts: dict[str, float] = {}
     rtfs: dict[str, float] = {}
@@ -169,27 +173,29 @@ def run_bank(every_voice: bool = True) -> None:
 
     stt = registry.get_stt("base", settings)
     print(f"\n{'language':8s} {'metric':6s} {'error':>6s} {'goal':>5s}  voices (worst passage)")
-    for language, passages in PASSAGES.items():
-        speakers = catalogue.voices_speaking(language)[:VOICES_PER_LANGUAGE]
+    for family, passages in PASSAGES.items():
+        if language not in (None, family):
+            continue
+        speakers = catalogue.voices_speaking(family)[:VOICES_PER_LANGUAGE]
         refs, hyps, worst = [], [], (0.0, "")
         for v in speakers:
             speaker = registry.get_tts(v.key, settings)
             for passage in passages:
                 audio = synthesize(speaker, passage)
                 samples = resample_to_16k(audio, speaker.sample_rate)
-                prompt = ZH_PROMPT if language == "zh" else None
-                heard = stt.transcribe(samples, language=language, prompt=prompt).text
+                prompt = ZH_PROMPT if family == "zh" else None
+                heard = stt.transcribe(samples, language=family, prompt=prompt).text
                 refs.append(passage)
                 hyps.append(heard)
-                one = error_rate(language, [passage], [heard])
+                one = error_rate(family, [passage], [heard])
                 if one > worst[0]:
                     worst = (one, f"{v.key}: {heard[:60]!r}")
-        pooled = error_rate(language, refs, hyps)
-        goal = GOALS.get(language, 0.15)
-        metric = "CER" if language in CHARACTER_LANGUAGES else "WER"
-        verdict = "ok" if pooled <= goal else ("report" if language == "hi" else "MISSED")
+        pooled = error_rate(family, refs, hyps)
+        goal = GOALS.get(family, 0.15)
+        metric = "CER" if family in CHARACTER_LANGUAGES else "WER"
+        verdict = "ok" if pooled <= goal else ("report" if family == "hi" else "MISSED")
         print(
-            f"{language:8s} {metric:6s} {pooled:6.1%} {goal:5.0%}  {', '.join(v.key for v in speakers)} "
+            f"{family:8s} {metric:6s} {pooled:6.1%} {goal:5.0%}  {', '.join(v.key for v in speakers)} "
             f"[{verdict}] worst {worst[0]:.0%} {worst[1]}",
             flush=True,
         )

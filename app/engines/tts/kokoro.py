@@ -248,6 +248,7 @@ _CLAUSE_OPENERS: dict[str, frozenset[str]] = {
         "fr": "parce et mais qui quand si car pendant lorsque puis",
         "it": "perché e ma che quando se mentre poiché",
         "pt": "porque e mas que quando se enquanto pois",
+        "hi": "क्योंकि और लेकिन कि जब अगर तो",
     }.items()
 }
 FIRST_CUT_MIN_WORDS = 9  # shorter first sentences are made in one call
