@@ -65,11 +65,14 @@ def main() -> None:
     ap.add_argument("--piper", action="store_true", help="the Piper built-ins instead of Kokoro's bank")
     ap.add_argument("--voices", choices=("all", "graded"), default="all", help="graded: C+ or better only")
     ap.add_argument("--language", help="only this language's voices and round trip (e.g. hi)")
+    ap.add_argument("--round-trip-only", action="store_true", help="skip the per-voice speed table")
     args = ap.parse_args()
     if not args.piper:
         from bench.kokoro_bank import run_bank
 
-        run_bank(every_voice=args.voices == "all", language=args.language)
+        run_bank(
+            every_voice=args.voices == "all", language=args.language, round_trip_only=args.round_trip_only
+        )
         return
     models_env = os.environ.get("CHORUS_MODELS_DIR")
     tmp = None if models_env else tempfile.TemporaryDirectory(prefix="chorus-bench-")

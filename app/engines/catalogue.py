@@ -349,6 +349,12 @@ def _grade(voice: BuiltinVoice) -> int:
     return _GRADE_ORDER.index(grade) if grade in _GRADE_ORDER else len(_GRADE_ORDER)
 
 
+# Voices personas never pick (still listed and usable by key): measured through Whisper base over
+# three passages, zf_xiaoni's Mandarin has 42% CER where the other seven Mandarin voices have
+# 5-10% (bench/voice_matrix.py).
+PERSONA_EXCLUDED = frozenset({"zf_xiaoni"})
+
+
 def persona_voice(name: str, language: str | None) -> str | None:
     """The built-in key an OpenAI persona speaks `language` with (None: not a persona name)."""
     persona = next((p for p in OPENAI_PERSONAS if p.name == name.strip().lower()), None)
@@ -357,7 +363,9 @@ def persona_voice(name: str, language: str | None) -> str | None:
     family = language_family(language) if language else "en"
     if family == "en":
         return persona.english
-    spoken = sorted((v for v in KOKORO_VOICES if v.language == family), key=_grade)
+    spoken = sorted(
+        (v for v in KOKORO_VOICES if v.language == family and v.key not in PERSONA_EXCLUDED), key=_grade
+    )
     if not spoken:
         return persona.english  # nobody reads it: the language check names what can
     same_gender = [v for v in spoken if v.gender == persona.gender] or spoken
@@ -375,9 +383,10 @@ def persona_map() -> dict[str, dict[str, str]]:
 
 
 def voices_speaking(language: str, models_dir: Path | None = None) -> list[BuiltinVoice]:
-    """Built-ins that read `language` (a family), best first."""
+    """Built-ins that read `language` (a family), best first (measured outliers last)."""
     family = language_family(language)
-    return sorted((v for v in builtin_voices(models_dir) if v.language == family), key=_grade)
+    spoken = (v for v in builtin_voices(models_dir) if v.language == family)
+    return sorted(spoken, key=lambda v: (v.key in PERSONA_EXCLUDED, _grade(v)))
 
 
 _KEY_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
