@@ -308,6 +308,7 @@ def _kokoro_voice(
 
 
 KOKORO_VOICES: tuple[BuiltinVoice, ...] = tuple(_kokoro_voice(*row) for row in _KOKORO_TABLE)
+KOKORO_BY_KEY: dict[str, BuiltinVoice] = {v.key: v for v in KOKORO_VOICES}
 
 
 # OpenAI's voice names are personas that speak every language, as OpenAI's do. In English each is

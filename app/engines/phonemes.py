@@ -62,7 +62,6 @@ _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:\s+[A-Za-z][A-Za-z'’-]*)*")
 _FLAGS = re.compile(r"\([^)]+\)")
 
 _espeak_ready = False
-_espeak_setup = threading.Lock()
 _g2p_lock = threading.Lock()  # misaki's and pyopenjtalk's front ends keep state between calls
 
 
@@ -81,10 +80,9 @@ def _espeak(text: str, espeak_voice: str) -> str:
     from piper.phonemize_espeak import ESPEAK_DATA_DIR
 
     with _espeak_lock():
-        if not _espeak_ready:
-            with _espeak_setup:
-                espeakbridge.initialize(str(ESPEAK_DATA_DIR))
-                _espeak_ready = True
+        if not _espeak_ready:  # under the lock: initialised once
+            espeakbridge.initialize(str(ESPEAK_DATA_DIR))
+            _espeak_ready = True
         espeakbridge.set_voice(espeak_voice)
         clauses = espeakbridge.get_phonemes(text)
     out = []

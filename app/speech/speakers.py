@@ -13,7 +13,6 @@ from collections import OrderedDict
 from app.core.config import Settings
 from app.core.errors import InvalidInput, NotFound
 from app.engines.base import Synthesizer
-from app.engines.tts.kokoro import blend_synthesizer, parse_blend
 from app.engines.voices import (
     ArtifactError,
     VoiceArtifact,
@@ -74,14 +73,3 @@ def voice_languages(voice: Voice, store: BlobStore, settings: Settings) -> froze
     except (NotFound, InvalidInput):  # unreadable: the job says so when it runs (and releases the hold)
         return None
     return artifact.languages(settings)
-
-
-def blend_parts(spec: str) -> tuple[tuple[str, float], ...] | None:
-    """A voice spec like "af_bella(2)+af_sky(1)" as normalised (voice key, weight) parts; None
-    when it is not a blend. InvalidInput for a malformed blend or voices that cannot blend."""
-    return parse_blend(spec)
-
-
-def blend_speaker(parts: tuple[tuple[str, float], ...], settings: Settings, *, name: str) -> Synthesizer:
-    """An unsaved blend, ready to speak."""
-    return blend_synthesizer(parts, settings, name=name)

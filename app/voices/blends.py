@@ -76,7 +76,6 @@ def create_blend(
         status="completed",
         engine=BLEND_ENGINE,
         processed_at=utcnow(),
-        extra={"blend": [{"voice": key, "weight": weight} for key, weight in components]},
     )
     session.add(voice)
     session.flush()

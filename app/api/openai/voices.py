@@ -11,8 +11,9 @@ from app.core.errors import InvalidInput, NotFound
 from app.engines.base import Synthesizer
 from app.engines.catalogue import persona_map, persona_voice
 from app.engines.languages import detect_language
+from app.engines.tts.kokoro import blend_synthesizer, parse_blend
 from app.speech.service import speakable_voice
-from app.speech.speakers import blend_parts, blend_speaker, synthesizer_for
+from app.speech.speakers import synthesizer_for
 from app.storage import BlobStore
 from app.voices import service as voices
 from app.voices.models import Voice
@@ -76,7 +77,7 @@ def resolve_speaker(
     (recorded against its heaviest voice), anything else a voice id or name."""
     ref = voice_ref(value)
     try:
-        parts = blend_parts(ref) if isinstance(value, str) else None
+        parts = parse_blend(ref) if isinstance(value, str) else None
     except InvalidInput as exc:
         raise InvalidInput(exc.message, param="voice") from exc
     if parts is not None:
@@ -84,7 +85,7 @@ def resolve_speaker(
         row = voices.find_builtin_voice(session, user_id, lead)
         if row is None:
             raise InvalidInput(f"Voice '{lead}' is not available on this server", param="voice")
-        return Speaker(row, blend_speaker(parts, settings, name=ref), ref)
+        return Speaker(row, blend_synthesizer(parts, settings, name=ref), ref)
     persona = persona_voice(ref, detect_language(text, "en")) if isinstance(value, str) else None
     voice = resolve_voice(session, user_id, value, key=persona)
     try:

@@ -304,7 +304,7 @@ def normalise_blend(components: Sequence[tuple[str, float]]) -> tuple[tuple[str,
         if not np.isfinite(weight) or weight <= 0:
             raise InvalidInput(f"Blend weight for {key} must be a positive number", param="voice")
         merged[key] = merged.get(key, 0.0) + float(weight)
-    kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
+    kokoro = catalogue.KOKORO_BY_KEY
     unknown = [key for key in merged if key not in kokoro]
     if unknown:
         raise InvalidInput(
@@ -324,12 +324,11 @@ class KokoroSynthesizer:
     """One Kokoro voice (or blend) under a name, reading its own locale."""
 
     def __init__(self, name: str, engine: KokoroEngine, components: Sequence[tuple[str, float]]) -> None:
-        kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
         lead = max(components, key=lambda c: c[1])[0]
         self.name = name
         self.engine = engine
         self.components = tuple(components)
-        self.locale = kokoro[lead].locale.lower()
+        self.locale = catalogue.KOKORO_BY_KEY[lead].locale.lower()
         self.language = language_family(self.locale)
         self.style = engine.style(lead) if len(components) == 1 else engine.blend(components)
 
@@ -417,8 +416,7 @@ class KokoroBlendArtifact(VoiceArtifact):
         return KokoroSynthesizer(context.name, get_kokoro_engine(context.settings), self.voices)
 
     def languages(self, settings: Settings) -> frozenset[str] | None:
-        kokoro = {v.key: v for v in catalogue.KOKORO_VOICES}
-        return frozenset({kokoro[self.voices[0][0]].language})
+        return frozenset({catalogue.KOKORO_BY_KEY[self.voices[0][0]].language})
 
 
 def blend_synthesizer(

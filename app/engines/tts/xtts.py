@@ -44,6 +44,7 @@ from app.core.config import Settings
 from app.core.errors import InvalidInput, Unavailable
 from app.engines.base import Audio, Synthesizer
 from app.engines.cache import load_once
+from app.engines.delivery import check_pitch, check_speed
 from app.engines.languages import language_family
 from app.engines.text import normalise_text, split_sentences
 from app.engines.voices import (
@@ -65,9 +66,7 @@ log = logging.getLogger(__name__)
 
 LATENTS_FORMAT = "chorus-xtts-latents"
 LATENTS_VERSION = 1
-SPEED_MIN, SPEED_MAX = 0.25, 4.0
 XTTS_SPEED_MIN, XTTS_SPEED_MAX = 0.5, 2.0  # XTTS stretches its GPT latents; beyond this a WORLD stretch
-PITCH_MIN, PITCH_MAX = -12.0, 12.0
 MIN_REFERENCE_SECONDS = 0.5
 REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
 
@@ -191,20 +190,6 @@ def latents_from_bytes(data: bytes, device: str = "cpu") -> XTTSLatents:
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def check_speed(speed: float) -> float:
-    speed = float(speed)
-    if not np.isfinite(speed) or not SPEED_MIN <= speed <= SPEED_MAX:
-        raise InvalidInput(f"speed must be between {SPEED_MIN} and {SPEED_MAX}", param="speed")
-    return speed
-
-
-def check_pitch(pitch: float) -> float:
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or not PITCH_MIN <= pitch <= PITCH_MAX:
-        raise InvalidInput(f"pitch must be between {PITCH_MIN:g} and {PITCH_MAX:g} semitones", param="pitch")
-    return pitch
 
 
 def _world_adjust(audio: Audio, rate: int, pitch: float, stretch: float) -> Audio:
