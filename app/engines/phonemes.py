@@ -32,7 +32,6 @@ ESPEAK_VOICES: dict[str, str] = {
     "it": "it",
     "pt-br": "pt-br",
 }
-LOCALES: frozenset[str] = frozenset({*ESPEAK_VOICES, "ja", "zh"})
 
 # espeak's multi-letter phonemes that Kokoro writes as one symbol (misaki's E2M tables).
 _MERGES_EVERY_LANGUAGE = (
@@ -157,7 +156,8 @@ def _japanese() -> Callable[[str], str]:
 
 
 def phonemize(text: str, locale: str) -> str:
-    """Kokoro phonemes for one sentence of normalised text in `locale` (see LOCALES)."""
+    """Kokoro phonemes for one sentence of normalised text in `locale`: a key of ESPEAK_VOICES,
+    "zh" or "ja" (InvalidInput for anything else)."""
     locale = locale.lower()
     if locale in ESPEAK_VOICES:
         return _espeak_phonemes(text, locale)

@@ -210,11 +210,6 @@ def dump_artifact(artifact: VoiceArtifact) -> bytes:
     return json.dumps(artifact.to_json()).encode()
 
 
-def artifact_synthesizer(artifact: VoiceArtifact, context: VoiceContext) -> Synthesizer:
-    """A cloned voice, ready to speak."""
-    return artifact.synthesizer(context)
-
-
 # --------------------------------------------------------------------------- helpers for artifacts
 
 

@@ -17,7 +17,6 @@ from app.engines.voices import (
     ArtifactError,
     VoiceArtifact,
     VoiceContext,
-    artifact_synthesizer,
     builtin_synthesizer,
     builtin_voice,
     parse_artifact,
@@ -57,7 +56,7 @@ def synthesizer_for(voice: Voice, store: BlobStore, settings: Settings) -> Synth
     if not voice.artifact_key:
         raise InvalidInput(f"Voice {voice.voice_id} is not ready to speak")
     artifact = _artifact(store, voice.artifact_key, voice)
-    return artifact_synthesizer(artifact, VoiceContext(name=voice.name, settings=settings, fetch=store.get))
+    return artifact.synthesizer(VoiceContext(name=voice.name, settings=settings, fetch=store.get))
 
 
 def voice_languages(voice: Voice, store: BlobStore, settings: Settings) -> frozenset[str] | None:
