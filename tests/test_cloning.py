@@ -72,16 +72,24 @@ def _decode(data: bytes) -> DecodedAudio:
     return decode_audio(data, target_rate=RATE, max_seconds=600, max_sample_rate=192_000)
 
 
-def _embed(x: np.ndarray) -> np.ndarray:
+def _embed(x: np.ndarray, rate: int = RATE) -> np.ndarray:
     from app.engines import registry
 
-    return registry.get_speaker_encoder().embed(np.asarray(x, dtype=np.float32), RATE)
+    return registry.get_speaker_encoder().embed(np.asarray(x, dtype=np.float32), rate)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
     from app.engines.speaker import cosine
 
     return cosine(a, b)
+
+
+def _transcribe(x: np.ndarray, language: str, rate: int = RATE) -> list[str]:
+    from app.audio import resample
+    from app.engines import registry
+
+    text = registry.get_stt("base").transcribe(resample(x, rate, 16_000), language=language).text
+    return "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text.lower()).split()
 
 
 def _joe() -> Any:
@@ -122,11 +130,22 @@ def clones(target: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     return {"single": single, "multi": multi, "progress": seen}
 
 
-def _spoken_similarity(held: np.ndarray, profile: Any = None, takes: int = 3) -> float:
-    """Mean similarity to the speaker's held-out clip of SPEAK spoken `takes` times: Piper samples
-    noise, so one synthesis moves the figure by ~0.02 and a single take would decide a close call."""
-    engine = _joe()
-    sims = [_cos(_embed(engine.synthesize(SPEAK, profile=profile)), held) for _ in range(takes)]
+def _speaker(result: Any) -> Any:
+    """The cloned voice as requests hear it: its stored artifact, made a Synthesizer."""
+    from app.engines.voices import VoiceContext, parse_artifact
+
+    artifact = parse_artifact(result.artifact)
+    return artifact.synthesizer(VoiceContext("clone", Settings(), lambda key: b""))
+
+
+def _spoken_similarity(held: np.ndarray, result: Any = None, takes: int = 3) -> float:
+    """Mean similarity to the speaker's held-out clip of SPEAK spoken `takes` times by joe (no
+    result) or the clone: Piper samples noise, so one synthesis moves the figure by ~0.02 and a
+    single take would decide a close call."""
+    voice = _joe() if result is None else _speaker(result)
+    sims = [
+        _cos(_embed(np.concatenate(list(voice.stream(SPEAK))), voice.sample_rate), held) for _ in range(takes)
+    ]
     return float(np.mean(sims))
 
 
@@ -207,11 +226,11 @@ def test_profile_estimation_recovers_a_known_timbre() -> None:
 def test_progress_moves_through_every_stage(clones: dict[str, Any]) -> None:
     seen = clones["progress"]
     assert seen == sorted(seen), seen
-    for stage in (12, 22, 30, 36, 42, 50, 85, 92):
+    for stage in (12, 22, 30, 42, 50, 85, 92):
         assert stage in seen, (stage, seen)
-    assert len(set(seen)) >= 15
+    assert len(set(seen)) >= 10
     timings = clones["single"].artifact["timings"]
-    assert set(timings) >= {"prepare", "embed", "base_voice", "source_stats", "target_stats", "tune", "score"}
+    assert set(timings) >= {"prepare", "embed", "base_voice", "statistics", "tune", "score"}
 
 
 @pytest.mark.slow
@@ -221,17 +240,18 @@ def test_clone_is_closer_to_the_speaker_than_the_base_voice(
     result = clones["single"]
     quality = result.artifact["quality"]
     assert quality["similarity"] == result.quality_similarity
-    assert quality["similarity"] > quality["base_similarity"] + 0.1
-    base = _spoken_similarity(target["held"])
-    clone = _spoken_similarity(target["held"], _profile(result))
-    assert clone > base + 0.15, (base, clone)
+    assert quality["similarity"] > quality["base_similarity"]  # the transfer moved the base closer
+    assert quality["second_judge_similarity"] > quality["second_judge_base_similarity"]
+    joe = _spoken_similarity(target["held"])
+    clone = _spoken_similarity(target["held"], result)
+    assert clone > joe + 0.15, (joe, clone)
     assert clone > 0.65
 
 
 @pytest.mark.slow
 def test_more_samples_do_not_make_the_clone_worse(clones: dict[str, Any], target: dict[str, Any]) -> None:
-    single = _spoken_similarity(target["held"], _profile(clones["single"]))
-    multi = _spoken_similarity(target["held"], _profile(clones["multi"]))
+    single = _spoken_similarity(target["held"], clones["single"])
+    multi = _spoken_similarity(target["held"], clones["multi"])
     assert multi >= single - 0.03, (single, multi)
     assert len(clones["multi"].artifact["samples"]) == 2
     assert clones["multi"].artifact["quality"]["samples_min_similarity"] > 0.75
@@ -246,18 +266,25 @@ def test_speed_and_pitch_still_work_with_a_cloned_voice(clones: dict[str, Any]) 
     what was asked and their F0 tracks compare frame by frame (tests/plugins/pitch.py says why
     not two medians).
     """
-    engine = _steady_joe()
-    profile = _profile(clones["single"])
+    voice = _speaker(clones["single"])  # a bank clone: Kokoro is deterministic
+    rate = voice.sample_rate
     text = "The colt reared and threw the tall rider. Read verse out loud for pleasure."
-    plain = engine.synthesize(text, profile=profile)
-    fast = engine.synthesize(text, profile=profile, speed=1.5)
+
+    def say(**kw: float) -> np.ndarray:
+        return np.concatenate(list(voice.stream(text, **kw)))
+
+    plain = say()
+    fast = say(speed=1.5)
     assert len(fast) / len(plain) == pytest.approx(1 / 1.5, rel=0.1)
 
-    higher = engine.synthesize(text, profile=profile, pitch=4.0)
-    assert len(higher) == len(plain)
-    assert f0_ratio(higher, plain, RATE) == pytest.approx(2 ** (4 / 12), rel=0.05)
+    higher = say(pitch=4.0)
+    assert len(higher) == pytest.approx(len(plain), rel=0.01)
+    assert f0_ratio(higher[: len(plain)], plain[: len(higher)], rate) == pytest.approx(
+        2 ** (4 / 12), rel=0.05
+    )
     # The clone's own pitch is the speaker's (~190 Hz), not joe's (~100-130 Hz).
-    assert median_f0(plain, RATE) > 1.2 * median_f0(engine.synthesize(text), RATE)
+    engine = _steady_joe()
+    assert median_f0(plain, rate) > 1.2 * median_f0(engine.synthesize(text), RATE)
 
 
 def _click_ratio(y: np.ndarray, joins: list[int]) -> float:
@@ -350,10 +377,12 @@ def test_clone_through_http_speaks_like_the_speaker(embedded: AppHarness, target
         artifact = json.loads(store.get(row.artifact_key))
         assert row.embedding is not None and len(row.embedding) == 256
         clean_key = f"voices/{row.uuid}/clean/0.flac"
-    assert artifact["engine"] == "timbre" and artifact["base_voice"] == "joe"
+    # A female speaker starts from the voice bank's female voices, not from joe.
+    assert artifact["engine"] == "kokoro-clone", artifact["tuning"]["base_voices"]
+    assert all(part["voice"][1] == "f" for part in artifact["voices"]), artifact["voices"]
     assert artifact["quality"]["similarity"] == pytest.approx(similarity)
-    assert artifact["quality"]["similarity"] > artifact["quality"]["base_similarity"] + 0.1
-    assert artifact["profile"]["formant_alpha"] > 1.05  # a female target: formants raised
+    assert artifact["quality"]["similarity"] > artifact["quality"]["base_similarity"]
+    assert 0.0 < artifact["quality"]["second_judge_similarity"] <= 1.0
     assert _decode(store.get(clean_key)).duration > 3.0
 
     job = c.post(
@@ -368,6 +397,21 @@ def test_clone_through_http_speaks_like_the_speaker(embedded: AppHarness, target
     joe = _joe().synthesize(SPEAK)
     assert _cos(_embed(spoken), _embed(joe)) < 0.85  # not joe any more
     assert _cos(_embed(spoken), target["held"]) > _cos(_embed(joe), target["held"]) + 0.15
+
+    # Cloned from English, it reads Spanish in the same timbre (the bank's Spanish phonemes).
+    spanish = "El perro corre por el parque cada mañana antes del desayuno."
+    job = c.post(
+        f"{V}/voices/{voice['voice_id']}/generate",
+        headers=h,
+        json={"input_text": spanish, "audio_format": "wav"},
+    )
+    assert job.status_code == 202, job.text
+    status = _poll(embedded, f"{V}/tts-jobs/{job.json()['job_id']}/status", h)
+    assert status["status"] == "completed", status
+    heard = _decode(c.get(status["output_url"]).content).samples
+    assert _cos(_embed(heard), _embed(spoken)) > 0.75  # the same voice
+    words = _transcribe(heard, "es")
+    assert {"perro", "parque", "mañana"} <= set(words), words
 
 
 @pytest.mark.slow
@@ -390,3 +434,54 @@ def test_samples_of_two_people_fail_with_a_reason_and_cost_nothing(
     assert voice["status"] == "FAILED"
     assert voice["error_message"].startswith("Samples 1 and 2 are from different speakers"), voice
     assert _credits(embedded, h) == 5000
+
+
+# --------------------------------------------------------------------------- real people
+
+LIBRISPEECH = Path(__file__).parent / "librispeech"
+
+
+def _person(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(upload, held-out) of one LibriSpeech utterance: the pipeline's own split at a pause."""
+    from app.cloning.pipeline import split_held_out
+
+    audio = _decode((LIBRISPEECH / name).read_bytes())
+    return split_held_out(np.asarray(audio.samples, dtype=np.float32), RATE)
+
+
+def test_both_judges_tell_people_apart_on_real_speech() -> None:
+    from app.engines import registry
+
+    (a_up, a_held), (b_up, b_held) = _person("F_1069-133699-0000.flac"), _person("M_1040-133433-0000.flac")
+    for judge in (registry.get_speaker_encoder(), registry.get_second_judge()):
+        same = [_cos(judge.embed(a_up, RATE), judge.embed(a_held, RATE))]
+        same.append(_cos(judge.embed(b_up, RATE), judge.embed(b_held, RATE)))
+        other = _cos(judge.embed(a_up, RATE), judge.embed(b_held, RATE))
+        assert min(same) > other + 0.25, (type(judge).__name__, same, other)
+
+
+@pytest.mark.slow
+def test_a_real_person_is_cloned_closer_than_joe_under_both_judges(tmp_path: Path) -> None:
+    """A woman's 9 s upload: the clone starts from the bank's female voices, and on the part of
+    her recording it never saw it is nearer her than joe by both judges (tuned on the first only)."""
+    from app.cloning.pipeline import build_voice
+    from app.engines import registry
+
+    upload, held = _person("F_1069-133699-0000.flac")
+    result = build_voice(
+        [DecodedAudio(upload, RATE, len(upload) / RATE, "flac", 16_000)],
+        _test_settings(tmp_path),
+        lambda p: None,
+    )
+    assert result.artifact["engine"] == "kokoro-clone"
+    assert all(part["voice"][1] == "f" for part in result.artifact["voices"])
+    voice, joe = _speaker(result), _joe()
+    spoken = {name: np.concatenate(list(v.stream(SPEAK))) for name, v in (("clone", voice), ("joe", joe))}
+    rates = {"clone": voice.sample_rate, "joe": RATE}
+    for judge, margin in ((registry.get_speaker_encoder(), 0.15), (registry.get_second_judge(), 0.2)):
+        ref = judge.embed(held, RATE)
+        sims = {name: _cos(judge.embed(spoken[name], rates[name]), ref) for name in spoken}
+        assert sims["clone"] > sims["joe"] + margin, (type(judge).__name__, sims)
+    heard = _transcribe(spoken["clone"], "en", voice.sample_rate)
+    said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in SPEAK.lower()).split()
+    assert len(set(said) - set(heard)) <= 2, heard  # intelligible: at most two words missed

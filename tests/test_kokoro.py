@@ -433,3 +433,49 @@ def test_the_first_sentence_is_cut_at_its_first_clause_so_audio_starts_sooner() 
         "请记得带上你的雨伞，",
         "因为今天晚些时候可能会下雨。",
     ]
+
+
+# --- clones on the bank --------------------------------------------------------------------------
+
+
+def test_a_bank_clone_reads_every_bank_language_in_its_own_timbre() -> None:
+    """A clone artifact (a blend plus a timbre profile) round-trips, reads Japanese with the
+    Japanese front end although its voices are English, and its profile really moves its pitch."""
+    from app.core.config import Settings
+    from app.engines.timbre.profile import TimbreProfile
+    from app.engines.tts.kokoro import BANK_LANGUAGES, SAMPLE_RATE, KokoroCloneArtifact
+    from app.engines.voices import ArtifactError, VoiceContext, dump_artifact, parse_artifact
+    from tests.plugins.pitch import f0_ratio
+
+    profile = TimbreProfile(f0_shift_semitones=4.0)
+    clone = KokoroCloneArtifact(
+        voices=(("af_heart", 0.6), ("bf_emma", 0.4)),
+        profile=profile,
+        details={"quality": {"similarity": 0.8}},
+    )
+    assert parse_artifact(dump_artifact(clone)) == clone
+    with pytest.raises(ArtifactError):
+        parse_artifact(
+            {"engine": "kokoro-clone", "voices": [{"voice": "af_heart", "weight": 1}], "profile": 3}
+        )
+    settings = Settings()
+    assert clone.languages(settings) == BANK_LANGUAGES == {"en", "es", "fr", "hi", "it", "ja", "pt", "zh"}
+
+    voice = clone.synthesizer(VoiceContext("Anna", settings, lambda key: b""))
+    plain = KokoroCloneArtifact(voices=clone.voices).synthesizer(
+        VoiceContext("Anna", settings, lambda key: b"")
+    )
+    text = "Every morning I walk to the corner shop to buy bread."
+    shifted, natural = (np.concatenate(list(v.stream(text))) for v in (voice, plain))
+    n = min(len(shifted), len(natural))
+    assert f0_ratio(shifted[:n], natural[:n], SAMPLE_RATE) == pytest.approx(2 ** (4 / 12), rel=0.06)
+
+    japanese = "今日はとても良い天気なので、公園を散歩しましょう。"
+    audio = np.concatenate(list(plain.stream(japanese, language="ja")))
+    from app.audio import resample
+    from app.engines.registry import get_stt
+
+    heard = get_stt("base", settings).transcribe(resample(audio, SAMPLE_RATE, 16_000), language="ja").text
+    assert _error("ja", japanese, heard) < 0.35, heard
+    with pytest.raises(Exception, match="language de"):
+        list(plain.stream("Guten Morgen, wie geht es dir heute?", language="de"))

@@ -1,7 +1,6 @@
 """Audio in and out: sniffing, limited reads, decoding, encoding (whole and streamed), clean-up."""
 
 from app.audio.clean import (
-    denoise,
     integrated_loudness,
     limit_peaks,
     loudness_normalise,
@@ -38,7 +37,6 @@ __all__ = [
     "check_format",
     "content_type",
     "decode_audio",
-    "denoise",
     "encode_audio",
     "file_extension",
     "has_libvorbis",

@@ -1,7 +1,7 @@
 """Clean-up for uploaded voice samples and synthesized audio.
 
-Everything takes and returns float32 mono numpy arrays in [-1, 1]. Heavy imports
-(noisereduce is slow to import) happen inside the functions that need them.
+Everything takes and returns float32 mono numpy arrays in [-1, 1]. Denoising is
+`app.audio.denoise` (DeepFilterNet3).
 """
 
 from __future__ import annotations
@@ -172,41 +172,6 @@ def trim_silence(
     if int(loud[-1]) == n - 1:
         end = x.size  # the tail shorter than a frame belongs to the sound
     return x[start:end].copy()
-
-
-def _quietest_frames(
-    x: np.ndarray, rate: int, *, fraction: float = 0.15, frame_ms: float = 50.0
-) -> np.ndarray:
-    """The quietest `fraction` of the clip (in 50 ms frames): our best guess at noise alone."""
-    frame = max(1, int(rate * frame_ms / 1000))
-    n = x.size // frame
-    frames = x[: n * frame].reshape(n, frame)
-    energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    k = max(1, int(n * fraction))
-    return frames[np.sort(np.argsort(energy)[:k])].reshape(-1)
-
-
-def denoise(samples: np.ndarray, rate: int, *, strength: float = 0.9) -> np.ndarray:
-    """Spectral-gating noise reduction (noisereduce) against a noise profile from the quietest frames.
-
-    Home recordings carry steady hiss/hum that a clone would otherwise learn. Letting
-    noisereduce estimate noise from the whole clip treats dense speech as noise and
-    takes 5-9 dB off the voice; the pauses between words are a far better noise sample.
-    """
-    import noisereduce  # slow import; only clone uploads need it
-
-    x = np.asarray(samples, dtype=np.float32)
-    if x.size < rate // 2:
-        return x.copy()
-    out = noisereduce.reduce_noise(
-        y=x,
-        sr=rate,
-        y_noise=_quietest_frames(x, rate),
-        stationary=True,
-        prop_decrease=strength,
-        n_jobs=1,
-    )
-    return np.clip(np.nan_to_num(np.asarray(out, dtype=np.float32)), -1.0, 1.0)
 
 
 def _spectral_flux(frames: np.ndarray) -> np.ndarray:

@@ -24,21 +24,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.audio import DecodedAudio, loudness_normalise, resample, speech_seconds, trim_silence
-from app.cloning.analysis import VoiceStats, alpha_from_formants, make_profile, voice_stats
+from app.cloning.analysis import VoiceStats, alpha_from_formants, features_stats, make_profile, voice_stats
 from app.cloning.texts import CALIBRATION_TEXT, SOURCE_PASSAGE, TEST_TEXT
 from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import SpeakerEmbedder
 from app.engines.timbre.profile import TimbreProfile
+from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
-    from app.engines.tts.piper import PiperEngine, TimbreArtifact
+    from app.engines.tts.piper import PiperEngine
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,14 @@ HELD_OUT_FRACTION = 0.3
 HELD_OUT_MIN_SECONDS = 2.0
 GAP_SECONDS = 0.25  # silence between concatenated parts for the embeddings
 COARSE_ALPHAS = (0.90, 0.97, 1.04, 1.11, 1.18, 1.25)
+TUNE_THREADS = 2
 
 Progress = Callable[[int], None]
 
 
 @dataclass
 class CloneResult:
-    voice_artifact: TimbreArtifact  # what is stored for the voice
+    voice_artifact: VoiceArtifact  # what is stored for the voice (TimbreArtifact or KokoroCloneArtifact)
     embedding: list[float]
     quality_similarity: float | None
     clean_samples: list[np.ndarray] = field(default_factory=list)  # trimmed, normalised, at sample_rate
@@ -272,12 +275,14 @@ def tune(
     first += [_Candidate(a) for a in COARSE_ALPHAS]
     first += [_Candidate(p.formant_alpha, p.formant_alpha_high, p.formant_split_hz) for _, p in derived]
     steps = len(first) + 8
-    done = 0
+    # The first round on two threads (WORLD synthesis releases the GIL; the encoders are
+    # thread-safe); the refinements depend on each other's outcome and run in turn.
+    with ThreadPoolExecutor(max_workers=TUNE_THREADS) as pool:
+        first_scores = list(pool.map(run, first))
+    done = len(first)
+    progress(done / steps)
     best, best_score = first[0], -2.0
-    for c in first:
-        s = run(c)
-        done += 1
-        progress(done / steps)
+    for c, s in zip(first, first_scores, strict=True):
         if s > best_score:
             best, best_score = c, s
 
@@ -313,6 +318,43 @@ def tune(
 # --------------------------------------------------------------------------- the job
 
 
+@dataclass
+class _Base:
+    """A base voice the clone may start from, as it sounds before any timbre transfer."""
+
+    label: str  # "joe" (a Piper voice key) or the blend, e.g. "af_heart 0.61 + af_nova 0.25 + ..."
+    rate: int
+    render: Callable[[str], np.ndarray]  # the whole text, as the base voice says it
+    piper_key: str | None = None  # a Piper base
+    blend: tuple[tuple[str, float], ...] = ()  # a voice-bank base
+
+
+def _piper_base(key: str, settings: Settings) -> _Base:
+    from app.engines import registry
+
+    engine = registry.get_piper_engine(key, settings)
+    return _Base(key, int(engine.sample_rate), lambda text: engine.synthesize(text), piper_key=key)
+
+
+def _bank_base(
+    settings: Settings, encoder: SpeakerEmbedder, target: np.ndarray, language: str | None
+) -> _Base | None:
+    """The blend of bank voices nearest the speaker (None when the bank is not installed)."""
+    from app.cloning.bases import bank_candidates, bank_embeddings, nearest_blend
+    from app.core.errors import NotFound
+    from app.engines.tts.kokoro import SAMPLE_RATE, KokoroSynthesizer, get_kokoro_engine
+
+    try:
+        engine = get_kokoro_engine(settings)
+        blend = nearest_blend(target, bank_embeddings(settings, encoder, bank_candidates(language)))
+    except NotFound as exc:
+        log.warning("voice bank unavailable for cloning (%s); Piper bases only", exc.message)
+        return None
+    voice = KokoroSynthesizer("clone base", engine, blend)
+    label = " + ".join(f"{key} {weight:.2f}" for key, weight in blend)
+    return _Base(label, SAMPLE_RATE, lambda text: np.concatenate(list(voice.stream(text))), blend=blend)
+
+
 def build_voice(
     samples: list[DecodedAudio],
     settings: Settings,
@@ -323,6 +365,8 @@ def build_voice(
     """The whole clone; raises InvalidInput with a message a person can act on."""
     from app.engines import registry
     from app.engines.speaker import cosine
+    from app.engines.timbre.transformer import convert
+    from app.engines.tts.kokoro import KokoroCloneArtifact
     from app.engines.tts.piper import TimbreArtifact
 
     timings: dict[str, float] = {}
@@ -337,62 +381,78 @@ def build_voice(
 
     if not samples:
         raise InvalidInput("The voice has no samples")
-    candidates = base_candidates(settings, language)
-    engines = {key: registry.get_piper_engine(key, settings) for key in candidates}
-    work_rate = rate = int(engines[DEFAULT_BASE_VOICE].sample_rate)
-    prepared = prepare_samples(samples, rate)
+    work_rate = WORK_RATE
+    prepared = prepare_samples(samples, work_rate)
     lap("prepare", 12)
 
     encoder = registry.get_speaker_encoder()
-    embeddings = [encoder.embed(s.audio, rate) for s in prepared]
+    embeddings = [encoder.embed(s.audio, work_rate) for s in prepared]
     min_pair = check_same_speaker(embeddings) if len(embeddings) > 1 else None
     mean = np.mean(np.stack(embeddings), axis=0)
     mean = mean / (np.linalg.norm(mean) or 1.0)
-    parts = [split_held_out(s.audio, rate) for s in prepared]
+    parts = [split_held_out(s.audio, work_rate) for s in prepared]
     calib_parts = [p[0] for p in parts]
     held_parts = [p[1] for p in parts]
-    calib_emb = encoder.embed(_join(calib_parts, rate), rate)
-    held_emb = encoder.embed(_join(held_parts, rate), rate)
+    held_audio = _join(held_parts, work_rate)
+    calib_emb = encoder.embed(_join(calib_parts, work_rate), work_rate)
+    held_emb = encoder.embed(held_audio, work_rate)
     lap("embed", 22)
 
-    # The base voice: the Piper voice whose own reading of the calibration text is nearest.
+    # The base: joe (and installed Piper voices of the language) or the nearest blend of the
+    # voice bank, whichever reads the calibration text nearest the speaker.
+    bases = [_piper_base(key, settings) for key in base_candidates(settings, language)]
+    bank = _bank_base(settings, encoder, calib_emb, language)
+    bases += [bank] if bank is not None else []
     raw_calib: dict[str, np.ndarray] = {}
     base_scores: dict[str, float] = {}
-    for key, engine in engines.items():
-        raw_calib[key] = engine.synthesize(CALIBRATION_TEXT)
-        base_scores[key] = cosine(encoder.embed(raw_calib[key], int(engine.sample_rate)), calib_emb)
-    base_key = max(base_scores, key=lambda k: base_scores[k])
-    engine = engines[base_key]
-    rate = int(engine.sample_rate)
+    for b in bases:
+        raw_calib[b.label] = b.render(CALIBRATION_TEXT)
+        base_scores[b.label] = cosine(encoder.embed(raw_calib[b.label], b.rate), calib_emb)
+    base = max(bases, key=lambda b: base_scores[b.label])
+    rate = base.rate
     if rate != work_rate:
         calib_parts = [resample(p, work_rate, rate) for p in calib_parts]
     lap("base_voice", 30)
 
-    source = source_stats(base_key, engine)
-    lap("source_stats", 36)
+    # Statistics: the speaker's (calibration part) on two threads while the tuner analyses the
+    # base's calibration reading; a bank base's own statistics come from that same analysis.
     band_rate = min(s.band_rate for s in prepared)
-    try:
-        target = voice_stats(calib_parts, rate, band_rate=band_rate)
-    except ValueError as exc:
-        raise InvalidInput("The samples have too little voiced speech to learn the voice from") from exc
-    lap("target_stats", 42)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tuner_job = pool.submit(_Tuner, raw_calib[base.label], rate, calib_emb, encoder)
+        try:
+            target = voice_stats(calib_parts, rate, band_rate=band_rate)
+        except ValueError as exc:
+            raise InvalidInput("The samples have too little voiced speech to learn the voice from") from exc
+        tuner = tuner_job.result()
+    if base.piper_key is not None:
+        source = source_stats(base.piper_key, registry.get_piper_engine(base.piper_key, settings))
+    else:
+        source = features_stats(raw_calib[base.label], tuner.feats)
+    lap("statistics", 42)
 
-    tuner = _Tuner(raw_calib[base_key], rate, calib_emb, encoder)
-    derived = _derived_builtins(base_key)
-    builtin_scores = {base_key: base_scores[base_key]}
+    derived = _derived_builtins(base.piper_key) if base.piper_key else []
+    builtin_scores = {base.label: base_scores[base.label]}
     for name, profile in derived:
         builtin_scores[name] = tuner.score(profile, f"built-in {name}")
     nearest = max(builtin_scores, key=lambda k: builtin_scores[k])
+    if base.blend:
+        nearest = base.blend[0][0]
     lap("nearest_builtin", 50)
 
     best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
     profile = best.profile(source, target)
     lap("tune", 85)
 
-    base_test = engine.synthesize(TEST_TEXT)
-    clone_test = engine.synthesize(TEST_TEXT, profile=profile)
-    base_sim = cosine(encoder.embed(base_test, rate), held_emb)  # the base voice as it is
+    # Scored on a text the tuning never heard, against the held-out audio: the base voice as it
+    # is, and through the profile (the conversion the speaking path applies), by both judges.
+    base_test = base.render(TEST_TEXT)
+    clone_test = convert(base_test, rate, profile)
+    judge = registry.get_second_judge()
+    held_dvec = judge.embed(held_audio, work_rate)
+    base_sim = cosine(encoder.embed(base_test, rate), held_emb)
     clone_sim = cosine(encoder.embed(clone_test, rate), held_emb)
+    base_dvec = cosine(judge.embed(base_test, rate), held_dvec)
+    clone_dvec = cosine(judge.embed(clone_test, rate), held_dvec)
     lap("score", 92)
 
     details: dict[str, object] = {
@@ -400,11 +460,14 @@ def build_voice(
         "quality": {
             "similarity": round(clone_sim, 4),
             "base_similarity": round(base_sim, 4),
+            "second_judge_similarity": round(clone_dvec, 4),
+            "second_judge_base_similarity": round(base_dvec, 4),
             "calibration_similarity": round(calib_score, 4),
             "samples_min_similarity": None if min_pair is None else round(min_pair, 4),
             "held_out_seconds": round(sum(len(h) for h in held_parts) / work_rate, 2),
         },
         "tuning": {
+            "base": base.label,
             "chosen": best.label(),
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},
@@ -417,8 +480,20 @@ def build_voice(
         ],
         "timings": timings,
     }
-    artifact = TimbreArtifact(base_voice=base_key, profile=profile, details=details)
-    log.info("clone on %s: similarity %.3f (base %.3f), %s", base_key, clone_sim, base_sim, best.label())
+    artifact: TimbreArtifact | KokoroCloneArtifact
+    if base.piper_key is not None:
+        artifact = TimbreArtifact(base_voice=base.piper_key, profile=profile, details=details)
+    else:
+        artifact = KokoroCloneArtifact(voices=base.blend, profile=profile, details=details)
+    log.info(
+        "clone on %s: similarity %.3f (base %.3f), second judge %.3f (base %.3f), %s",
+        base.label,
+        clone_sim,
+        base_sim,
+        clone_dvec,
+        base_dvec,
+        best.label(),
+    )
     return CloneResult(
         voice_artifact=artifact,
         embedding=[float(v) for v in mean],

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audio import DecodedAudio, decode_audio, denoise, encode_audio
+from app.audio import DecodedAudio, decode_audio, encode_audio
+from app.audio.denoise import deep_filter, is_noisy
 from app.cloning.pipeline import WORK_RATE, build_voice
 from app.core.db import utcnow
 from app.core.errors import DomainError, InvalidInput
@@ -60,8 +61,9 @@ def _run(ctx: JobContext) -> JobOutcome:
             )
         except DomainError as exc:
             raise JobFailed(f"Sample {n}: {exc.message}") from exc
-        if ctx.params.get("denoise"):
-            audio = replace(audio, samples=denoise(audio.samples, audio.sample_rate))
+        # denoise=true, or an upload whose speech stands little above its noise floor.
+        if ctx.params.get("denoise") or is_noisy(audio.samples, audio.sample_rate):
+            audio = replace(audio, samples=deep_filter(audio.samples, audio.sample_rate))
         samples.append(audio)
     ctx.report_progress(8)
     if ctx.settings.clone_engine == "xtts":

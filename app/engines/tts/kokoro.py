@@ -28,7 +28,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -46,11 +46,13 @@ from app.engines.delivery import check_pitch, check_speed, deliver, residual_rat
 from app.engines.languages import check_language, language_family
 from app.engines.phonemes import phonemize
 from app.engines.text import normalise_text, split_sentences
+from app.engines.timbre.profile import TimbreProfile
 from app.engines.voices import (
     ArtifactError,
     VoiceArtifact,
     VoiceBackend,
     VoiceContext,
+    details_of,
     read_version,
     register_backend,
 )
@@ -69,6 +71,12 @@ TRIM_PAD_S = 0.04
 FIRST_CLAUSE_MIN_WORDS = 4  # a first clause shorter than this is not worth its own model call
 DEFAULT_THREADS = 2  # measured on 2 cores: RTF 0.46-0.52 with 2, 0.84-0.90 with 1
 MAX_BLEND_VOICES = 8
+# What a clone on the bank reads: every language family of the bank, each with the phonemizer
+# locale of its voices (American English for English).
+BANK_LOCALES: dict[str, str] = {}
+for _family, _locale, _accent in catalogue.KOKORO_LOCALES.values():
+    BANK_LOCALES.setdefault(_family, _locale.lower())
+BANK_LANGUAGES = frozenset(BANK_LOCALES)
 
 Style = NDArray[np.float32]  # (STYLE_ROWS, STYLE_DIM)
 _BLEND = re.compile(r"^\s*([a-z0-9][a-z0-9_.-]*)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
@@ -321,9 +329,19 @@ def normalise_blend(components: Sequence[tuple[str, float]]) -> tuple[tuple[str,
 
 
 class KokoroSynthesizer:
-    """One Kokoro voice (or blend) under a name, reading its own locale."""
+    """One Kokoro voice (or blend) under a name, reading its own locale; optionally through a
+    timbre profile (a clone), and optionally in every language of the bank (`multilingual`: the
+    text's language picks the phonemizer, the voice keeps its style vector and profile)."""
 
-    def __init__(self, name: str, engine: KokoroEngine, components: Sequence[tuple[str, float]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        engine: KokoroEngine,
+        components: Sequence[tuple[str, float]],
+        *,
+        profile: TimbreProfile | None = None,
+        multilingual: bool = False,
+    ) -> None:
         lead = max(components, key=lambda c: c[1])[0]
         self.name = name
         self.engine = engine
@@ -331,6 +349,8 @@ class KokoroSynthesizer:
         self.locale = catalogue.KOKORO_BY_KEY[lead].locale.lower()
         self.language = language_family(self.locale)
         self.style = engine.style(lead) if len(components) == 1 else engine.blend(components)
+        self.profile = profile
+        self.multilingual = multilingual
 
     @property
     def sample_rate(self) -> int:
@@ -338,11 +358,17 @@ class KokoroSynthesizer:
 
     @property
     def languages(self) -> frozenset[str]:
-        return frozenset({self.language})
+        return BANK_LANGUAGES if self.multilingual else frozenset({self.language})
 
-    def _sentence_audio(self, sentence: str, speed: float) -> tuple[Audio, float]:
+    def _locale(self, language: str | None) -> str:
+        """The phonemizer locale for a text in `language` (the voice's own unless it reads others)."""
+        if not self.multilingual or language is None or language_family(language) == self.language:
+            return self.locale
+        return BANK_LOCALES[language_family(language)]
+
+    def _sentence_audio(self, sentence: str, speed: float, locale: str) -> tuple[Audio, float]:
         model_speed = min(max(speed, MODEL_SPEED_MIN), MODEL_SPEED_MAX)
-        phonemes = phonemize(sentence, self.locale)
+        phonemes = phonemize(sentence, locale)
         pieces = [
             _trim(self.engine.infer(chunk, self.style, model_speed))
             for chunk in _token_chunks(self.engine, phonemes)
@@ -357,21 +383,42 @@ class KokoroSynthesizer:
         speed = check_speed(speed)
         pitch = check_pitch(pitch)
         check_language(self.languages, language, self.name)
+        locale = self._locale(language)
+        family = language_family(locale)
         sentences = first_clause_split(
-            split_sentences(normalise_text(text, language=self.language), MAX_CHUNK_CHARS), self.language
+            split_sentences(normalise_text(text, language=family), MAX_CHUNK_CHARS), family
         )
         return deliver(
             sentences,
-            lambda sentence: self._sentence_audio(sentence, speed),
+            lambda sentence: self._sentence_audio(sentence, speed, locale),
             sample_rate=SAMPLE_RATE,
             speed=speed,
             pitch=pitch,
-            profile=None,
+            profile=self.profile,
             pause_s=SENTENCE_PAUSE_S,
         )
 
 
 # --------------------------------------------------------------------------- saved blends
+
+
+def _read_components(data: Mapping[str, object], engine: str) -> tuple[tuple[str, float], ...]:
+    """The stored "voices" list of a blend or clone artifact, validated and normalised."""
+    raw = data.get("voices")
+    if not isinstance(raw, list):
+        raise ArtifactError(f"its {engine} artifact has no voices")
+    components: list[tuple[str, float]] = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("voice"), str):
+            raise ArtifactError(f"its {engine} artifact has an invalid part {item!r}")
+        weight = item.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ArtifactError(f"its {engine} artifact has an invalid weight {weight!r}")
+        components.append((str(item["voice"]), float(weight)))
+    try:
+        return normalise_blend(components)
+    except InvalidInput as exc:
+        raise ArtifactError(f"its {engine} artifact is invalid ({exc.message})") from exc
 
 
 @dataclass(frozen=True)
@@ -388,21 +435,7 @@ class KokoroBlendArtifact(VoiceArtifact):
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Self:
         version = read_version(data, cls)
-        raw = data.get("voices")
-        if not isinstance(raw, list):
-            raise ArtifactError("its kokoro-blend artifact has no voices")
-        components: list[tuple[str, float]] = []
-        for item in raw:
-            if not isinstance(item, dict) or not isinstance(item.get("voice"), str):
-                raise ArtifactError(f"its kokoro-blend artifact has an invalid part {item!r}")
-            weight = item.get("weight")
-            if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise ArtifactError(f"its kokoro-blend artifact has an invalid weight {weight!r}")
-            components.append((str(item["voice"]), float(weight)))
-        try:
-            voices = normalise_blend(components)
-        except InvalidInput as exc:
-            raise ArtifactError(f"its kokoro-blend artifact is invalid ({exc.message})") from exc
+        voices = _read_components(data, cls.engine)
         return cls(voices=voices, version=version)
 
     def to_json(self) -> dict[str, object]:
@@ -419,6 +452,52 @@ class KokoroBlendArtifact(VoiceArtifact):
         return frozenset({catalogue.KOKORO_BY_KEY[self.voices[0][0]].language})
 
 
+@dataclass(frozen=True)
+class KokoroCloneArtifact(VoiceArtifact):
+    """A cloned voice on the voice bank: the blend of Kokoro voices nearest the speaker and the
+    timbre profile that moves it the rest of the way (`app.cloning.pipeline` builds it).
+
+    Stored JSON: {"version": 1, "engine": "kokoro-clone", "voices": [{"voice", "weight"}, ...],
+    "profile": {...} or null, ...details} (details as in TimbreArtifact: for people, never read
+    to speak). It reads every language of the bank.
+    """
+
+    engine: ClassVar[str] = "kokoro-clone"
+    latest_version: ClassVar[int] = 1
+    _KEYS: ClassVar[tuple[str, ...]] = ("version", "engine", "voices", "profile")
+
+    voices: tuple[tuple[str, float], ...] = ()
+    profile: TimbreProfile | None = None
+    details: Mapping[str, object] = field(default_factory=dict)
+    version: int = latest_version
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Self:
+        version = read_version(data, cls)
+        voices = _read_components(data, cls.engine)
+        raw_profile = data.get("profile")
+        if raw_profile is not None and not isinstance(raw_profile, dict):
+            raise ArtifactError(f"its {cls.engine} artifact has an invalid profile {raw_profile!r}")
+        profile = TimbreProfile.from_dict(raw_profile) if raw_profile else None
+        return cls(voices=voices, profile=profile, details=details_of(data, cls._KEYS), version=version)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "engine": self.engine,
+            "voices": [{"voice": key, "weight": weight} for key, weight in self.voices],
+            "profile": self.profile.to_dict() if self.profile else None,
+            **self.details,
+        }
+
+    def synthesizer(self, context: VoiceContext) -> Synthesizer:
+        engine = get_kokoro_engine(context.settings)
+        return KokoroSynthesizer(context.name, engine, self.voices, profile=self.profile, multilingual=True)
+
+    def languages(self, settings: Settings) -> frozenset[str] | None:
+        return BANK_LANGUAGES
+
+
 def blend_synthesizer(
     components: Sequence[tuple[str, float]], settings: Settings, *, name: str
 ) -> Synthesizer:
@@ -433,7 +512,7 @@ class KokoroBackend(VoiceBackend):
     """Kokoro's 54 built-ins and saved blends."""
 
     name = "kokoro"
-    artifacts = (KokoroBlendArtifact,)
+    artifacts = (KokoroBlendArtifact, KokoroCloneArtifact)
 
     def builtin(self, voice: BuiltinVoice, settings: Settings, *, name: str | None = None) -> Synthesizer:
         return KokoroSynthesizer(name or voice.key, get_kokoro_engine(settings), ((voice.key, 1.0),))
