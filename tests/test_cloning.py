@@ -374,6 +374,7 @@ def test_clone_through_http_speaks_like_the_speaker(embedded: AppHarness, target
     store = get_store(embedded.settings)
     with session_scope(embedded.settings) as session:
         row = session.query(Voice).filter(Voice.voice_id == voice["voice_id"]).one()
+        assert row.artifact_key is not None
         artifact = json.loads(store.get(row.artifact_key))
         assert row.embedding is not None and len(row.embedding) == 256
         clean_key = f"voices/{row.uuid}/clean/0.flac"
@@ -474,7 +475,8 @@ def test_a_real_person_is_cloned_closer_than_joe_under_both_judges(tmp_path: Pat
         lambda p: None,
     )
     assert result.artifact["engine"] == "kokoro-clone"
-    assert all(part["voice"][1] == "f" for part in result.artifact["voices"])
+    parts: list[dict[str, Any]] = result.artifact["voices"]  # type: ignore[assignment]
+    assert all(part["voice"][1] == "f" for part in parts)
     voice, joe = _speaker(result), _joe()
     spoken = {name: np.concatenate(list(v.stream(SPEAK))) for name, v in (("clone", voice), ("joe", joe))}
     rates = {"clone": voice.sample_rate, "joe": RATE}
@@ -485,3 +487,33 @@ def test_a_real_person_is_cloned_closer_than_joe_under_both_judges(tmp_path: Pat
     heard = _transcribe(spoken["clone"], "en", voice.sample_rate)
     said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in SPEAK.lower()).split()
     assert len(set(said) - set(heard)) <= 2, heard  # intelligible: at most two words missed
+
+
+@pytest.mark.slow
+def test_a_noisy_upload_is_cleaned_before_cloning(embedded: AppHarness) -> None:
+    """Her recording with white noise at 5 dB SNR: the clone job runs DeepFilterNet3 on it (the
+    upload is noisy, denoise not even asked), and the sample it keeps is the cleaned one."""
+    from app.audio import encode_audio
+    from app.audio.denoise import estimate_snr_db
+    from app.storage import get_store
+
+    upload, _ = _person("F_1069-133699-0000.flac")
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(upload.size).astype(np.float32)
+    noise *= np.sqrt(np.mean(np.square(upload)) / np.mean(np.square(noise))) / 10 ** (5 / 20)
+    noisy = np.clip(upload + noise, -1, 1)
+    account = embedded.make_user(credits=5000)
+    r = embedded.client.post(
+        f"{V}/voice-profiles",
+        headers=account.headers,
+        data={"name": "Noisy"},
+        files={"file": ("noisy.wav", encode_audio(noisy, RATE, "wav"), "audio/wav")},
+    )
+    assert r.status_code == 200, r.text
+    voice = _poll(embedded, f"{V}/voices/{r.json()['voice_id']}/status", account.headers)
+    assert voice["status"] == "COMPLETED", voice
+    with session_scope(embedded.settings) as session:
+        row = session.query(Voice).filter(Voice.voice_id == voice["voice_id"]).one()
+        clean_key = f"voices/{row.uuid}/clean/0.flac"
+    kept = _decode(get_store(embedded.settings).get(clean_key)).samples
+    assert estimate_snr_db(kept, RATE) > estimate_snr_db(noisy, RATE) + 8
