@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.audio import DecodedAudio, decode_audio  # noqa: E402
 from app.core.config import Settings  # noqa: E402
+from app.core.errors import InvalidInput  # noqa: E402
 
 RATE = 22_050
 # Harvard lists 1-2 (public domain): what the clone says, for similarity and WER.
@@ -234,34 +235,34 @@ def real_table(args: argparse.Namespace) -> None:
     )
 
     if args.samples_curve:
-        print("\\nsamples: the upload cut in three parts at pauses; clones from the first 1, 2 and 3 parts")
-        curve: dict[int, list[tuple[float, float]]] = {1: [], 2: [], 3: []}
+        print()
+        print("samples: the upload cut in three parts at pauses; clones from the first 1, 2 and 3 parts")
+        curve: list[list[tuple[float, float]]] = []
         for name, audio, upload in clones[: args.samples_curve]:
             _, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), audio.sample_rate)
             ref, ref_dv = encoder.embed(held, audio.sample_rate), judge.embed(held, audio.sample_rate)
             thirds = np.array_split(upload, 3)
+            scores: list[tuple[float, float]] = []
             for n in (1, 2, 3):
-                _, synth, _ = clone([_part(audio, p) for p in thirds[:n]])
+                try:
+                    _, synth, _ = clone([_part(audio, p) for p in thirds[:n]])
+                except InvalidInput as exc:  # a refusal is a result too
+                    print(f"{name:20} {n} parts refused: {exc.message}")
+                    break
                 clone_audio, rate, _ = speech(synth)
-                curve[n].append(
-                    (
-                        cosine(encoder.embed(clone_audio, rate), ref),
-                        cosine(judge.embed(clone_audio, rate), ref_dv),
-                    )
+                sims = (
+                    cosine(encoder.embed(clone_audio, rate), ref),
+                    cosine(judge.embed(clone_audio, rate), ref_dv),
                 )
-            print(
-                f"{name:20} "
-                + "  ".join(f"{n}: {curve[n][-1][0]:.3f}/{curve[n][-1][1]:.3f}" for n in (1, 2, 3)),
-                flush=True,
-            )
-        print(
-            f"{'mean':20} "
-            + "  ".join(
-                f"{n}: {np.mean([c[0] for c in curve[n]]):.3f}/{np.mean([c[1] for c in curve[n]]):.3f}"
-                for n in (1, 2, 3)
-            )
-            + "   (Resemblyzer/d-vector)"
-        )
+                scores.append(sims)
+            else:
+                curve.append(scores)
+            shown = "  ".join(f"{n}: {a:.3f}/{b:.3f}" for n, (a, b) in enumerate(scores, start=1))
+            print(f"{name:20} {shown}", flush=True)
+        if curve:
+            means = np.mean(np.asarray(curve), axis=0)
+            shown = "  ".join(f"{n}: {a:.3f}/{b:.3f}" for n, (a, b) in enumerate(means, start=1))
+            print(f"{'mean':20} {shown}   (Resemblyzer/d-vector, {len(curve)} speakers)")
 
 
 def main() -> None:

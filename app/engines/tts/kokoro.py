@@ -77,6 +77,7 @@ BANK_LOCALES: dict[str, str] = {}
 for _family, _locale, _accent in catalogue.KOKORO_LOCALES.values():
     BANK_LOCALES.setdefault(_family, _locale.lower())
 BANK_LANGUAGES = frozenset(BANK_LOCALES)
+ACCENT_WEIGHT = 0.5  # a multilingual clone's style in another language: this much a native voice
 
 Style = NDArray[np.float32]  # (STYLE_ROWS, STYLE_DIM)
 _BLEND = re.compile(r"^\s*([a-z0-9][a-z0-9_.-]*)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
@@ -351,6 +352,7 @@ class KokoroSynthesizer:
         self.style = engine.style(lead) if len(components) == 1 else engine.blend(components)
         self.profile = profile
         self.multilingual = multilingual
+        self._accent_styles: dict[str, Style] = {}
 
     @property
     def sample_rate(self) -> int:
@@ -366,11 +368,30 @@ class KokoroSynthesizer:
             return self.locale
         return BANK_LOCALES[language_family(language)]
 
+    def _style_for(self, family: str) -> Style:
+        """The style vector for reading `family`: its own, or half of it and half a native voice
+        of that language (same gender where the bank has one). Kokoro's English styles read
+        French phonemes as noise (Whisper: "pédelaghanfinet" for "près de la grande fenêtre");
+        a half-native style reads it word for word, and the timbre profile still applies."""
+        if family == self.language:
+            return self.style
+        style = self._accent_styles.get(family)
+        if style is None:
+            lead = max(self.components, key=lambda c: c[1])[0]
+            natives = [v.key for v in catalogue.KOKORO_VOICES if v.language == family]
+            same_gender = [k for k in natives if k[1] == lead[1]]
+            native = self.engine.style((same_gender or natives)[0])
+            style = self._accent_styles[family] = (
+                ACCENT_WEIGHT * native + (1 - ACCENT_WEIGHT) * self.style
+            ).astype(np.float32)
+        return style
+
     def _sentence_audio(self, sentence: str, speed: float, locale: str) -> tuple[Audio, float]:
         model_speed = min(max(speed, MODEL_SPEED_MIN), MODEL_SPEED_MAX)
         phonemes = phonemize(sentence, locale)
+        style = self._style_for(language_family(locale))
         pieces = [
-            _trim(self.engine.infer(chunk, self.style, model_speed))
+            _trim(self.engine.infer(chunk, style, model_speed))
             for chunk in _token_chunks(self.engine, phonemes)
         ]
         audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
