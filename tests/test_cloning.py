@@ -349,6 +349,17 @@ def _poll(harness: AppHarness, url: str, headers: dict[str, str]) -> dict[str, A
     )
 
 
+def _generate(harness: AppHarness, headers: dict[str, str], voice_id: str, text: str) -> np.ndarray:
+    """A native TTS job with the voice, waited for; its audio decoded."""
+    job = harness.client.post(
+        f"{V}/voices/{voice_id}/generate", headers=headers, json={"input_text": text, "audio_format": "wav"}
+    )
+    assert job.status_code == 202, job.text
+    status = _poll(harness, f"{V}/tts-jobs/{job.json()['job_id']}/status", headers)
+    assert status["status"] == "completed", status
+    return _decode(harness.client.get(status["output_url"]).content).samples
+
+
 def _credits(harness: AppHarness, headers: dict[str, str]) -> int:
     return int(harness.client.get("/api/v1/credits", headers=headers).json()["credits"])
 
@@ -386,30 +397,14 @@ def test_clone_through_http_speaks_like_the_speaker(embedded: AppHarness, target
     assert 0.0 < artifact["quality"]["second_judge_similarity"] <= 1.0
     assert _decode(store.get(clean_key)).duration > 3.0
 
-    job = c.post(
-        f"{V}/voices/{voice['voice_id']}/generate",
-        headers=h,
-        json={"input_text": SPEAK, "audio_format": "wav"},
-    )
-    assert job.status_code == 202, job.text
-    status = _poll(embedded, f"{V}/tts-jobs/{job.json()['job_id']}/status", h)
-    assert status["status"] == "completed", status
-    spoken = _decode(c.get(status["output_url"]).content).samples
+    spoken = _generate(embedded, h, voice["voice_id"], SPEAK)
     joe = _joe().synthesize(SPEAK)
     assert _cos(_embed(spoken), _embed(joe)) < 0.85  # not joe any more
     assert _cos(_embed(spoken), target["held"]) > _cos(_embed(joe), target["held"]) + 0.15
 
     # Cloned from English, it reads Spanish in the same timbre (the bank's Spanish phonemes).
     spanish = "El perro corre por el parque cada mañana antes del desayuno."
-    job = c.post(
-        f"{V}/voices/{voice['voice_id']}/generate",
-        headers=h,
-        json={"input_text": spanish, "audio_format": "wav"},
-    )
-    assert job.status_code == 202, job.text
-    status = _poll(embedded, f"{V}/tts-jobs/{job.json()['job_id']}/status", h)
-    assert status["status"] == "completed", status
-    heard = _decode(c.get(status["output_url"]).content).samples
+    heard = _generate(embedded, h, voice["voice_id"], spanish)
     assert _cos(_embed(heard), _embed(spoken)) > 0.75  # the same voice
     words = _transcribe(heard, "es")
     assert {"perro", "parque", "mañana"} <= set(words), words
