@@ -124,6 +124,15 @@ class TimbreProfile:
         return d
 
     @classmethod
+    def from_stored(cls, raw: object) -> TimbreProfile | None:
+        """An artifact's "profile" value: an object, or null/empty for the base voice as it is."""
+        if isinstance(raw, dict):
+            return cls.from_dict(raw) if raw else None
+        if raw:
+            raise ValueError(f"profile is not an object ({raw!r})")
+        return None
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> TimbreProfile:
         """Build from a dict (unknown keys are ignored so newer artifacts still load).
 

@@ -496,10 +496,7 @@ class KokoroCloneArtifact(VoiceArtifact):
     def from_json(cls, data: Mapping[str, object]) -> Self:
         version = read_version(data, cls)
         voices = _read_components(data, cls.engine)
-        raw_profile = data.get("profile")
-        if raw_profile is not None and not isinstance(raw_profile, dict):
-            raise ArtifactError(f"its {cls.engine} artifact has an invalid profile {raw_profile!r}")
-        profile = TimbreProfile.from_dict(raw_profile) if raw_profile else None
+        profile = TimbreProfile.from_stored(data.get("profile"))
         return cls(voices=voices, profile=profile, details=details_of(data, cls._KEYS), version=version)
 
     def to_json(self) -> dict[str, object]:

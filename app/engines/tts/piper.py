@@ -325,12 +325,7 @@ class TimbreArtifact(VoiceArtifact):
     def from_json(cls, data: Mapping[str, object]) -> Self:
         version = read_version(data, cls)
         base_voice = read_str(data, "base_voice", cls, default=catalogue.JOE_MODEL)
-        raw_profile = data.get("profile")
-        profile = None
-        if isinstance(raw_profile, dict):
-            profile = TimbreProfile.from_dict(raw_profile) if raw_profile else None
-        elif raw_profile:
-            raise ValueError(f"profile is not an object ({raw_profile!r})")
+        profile = TimbreProfile.from_stored(data.get("profile"))
         return cls(
             base_voice=base_voice, profile=profile, details=details_of(data, cls._KEYS), version=version
         )
