@@ -32,7 +32,7 @@ LOUD_FRAME_DB = 40.0  # LTAS frames: voiced and within this of the loudest frame
 ALPHA_MIN, ALPHA_MAX = 0.80, 1.30
 # Statistics need ~20 s of speech: more changes them little and costs Harvest time (linear).
 ANALYSIS_PIECE_S = 6.0
-MAX_ANALYSIS_S = 24.0
+MAX_ANALYSIS_S = 12.0
 ANALYSIS_THREADS = 2
 
 

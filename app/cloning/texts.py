@@ -2,8 +2,9 @@
 
 Three different texts, so that nothing is scored on what it was tuned on:
 - SOURCE_PASSAGE (~30 s): the base voice's own statistics (F0, long-term envelope, formants).
-- CALIBRATION_TEXT (~8 s): converted once per candidate profile while tuning.
-- TEST_TEXT (~6 s): spoken with the finished voice and compared with the held-out audio.
+- CALIBRATION_TEXT (~6 s): converted once per candidate profile while tuning.
+- TEST_TEXT (~4 s): spoken with the finished voice and compared with the held-out audio (two
+  sentences: the test reading and its conversion were half the clone job's time at four).
 Harvard sentences (IEEE 1969, public domain) are phonetically balanced, so short passages
 cover the vowel space that formant and envelope statistics need.
 """
@@ -22,10 +23,7 @@ SOURCE_PASSAGE = (
 
 CALIBRATION_TEXT = (
     "The small pup gnawed a hole in the sock. The fish twisted and turned on the bent hook. "
-    "Press the pants and sew a button on the vest. The swan dive was far short of perfect."
+    "Press the pants and sew a button on the vest."
 )
 
-TEST_TEXT = (
-    "The boy was there when the sun rose. A rod is used to catch pink salmon. "
-    "The source of the huge river is the clear spring. Help the woman get back to her feet."
-)
+TEST_TEXT = "The boy was there when the sun rose. Help the woman get back to her feet."
