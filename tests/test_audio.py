@@ -470,6 +470,151 @@ def test_stream_pcm_matches_whole_encoding(speech_sentences: tuple[list[np.ndarr
     assert np.max(np.abs(a[:n] - b[:n])) <= 2
 
 
+# --- rate-specific and telephony formats ----------------------------------------------------------
+
+G711_DEMUXERS = {"ulaw_8000": "mulaw", "alaw_8000": "alaw"}
+
+
+def decode_raw(data: bytes, demuxer: str, rate: int) -> tuple[np.ndarray, int]:
+    """Headerless audio decoded by FFmpeg (mulaw, alaw, s16le): (float32 samples, the stream's rate)."""
+    options = {"sample_rate": str(rate), "ch_layout": "mono"}
+    with av.open(io.BytesIO(data), format=demuxer, options=options) as container:
+        stream = container.streams.audio[0]
+        frames = [f.to_ndarray().reshape(-1) for f in container.decode(stream)]
+        return np.concatenate(frames).astype(np.float32) / 32768.0, int(stream.rate)
+
+
+def envelope_correlation(a: np.ndarray, b: np.ndarray, rate: int) -> float:
+    """Pearson correlation of 20 ms RMS envelopes (same rate, compared over the shorter length)."""
+    hop = int(0.02 * rate)
+    n = min(a.size, b.size) // hop * hop
+    env_a = np.sqrt(np.mean(np.square(a[:n].reshape(-1, hop)), axis=1))
+    env_b = np.sqrt(np.mean(np.square(b[:n].reshape(-1, hop)), axis=1))
+    return float(np.corrcoef(env_a, env_b)[0, 1])
+
+
+def test_rated_format_names() -> None:
+    from app.audio import check_format, file_extension, parse_format
+
+    eleven = ["mp3_22050_32", "mp3_44100_64", "mp3_44100_96", "mp3_44100_128", "mp3_44100_192"]
+    eleven += ["pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "ulaw_8000", "alaw_8000"]
+    for name in eleven:
+        assert check_format(name) == name
+        assert check_format(name.upper()) == name
+    assert parse_format("mp3_44100_128") == parse_format("MP3_44100_128")
+    spec = parse_format("mp3_44100_128")
+    assert (spec.codec, spec.rate, spec.bit_rate) == ("mp3", 44_100, 128_000)
+    assert (content_type("ulaw_8000"), file_extension("ulaw_8000")) == ("audio/basic", "ulaw")
+    assert (content_type("alaw_8000"), file_extension("alaw_8000")) == ("audio/x-alaw-basic", "alaw")
+    assert content_type("pcm_16000") == "audio/pcm" and content_type("mp3_22050_32") == "audio/mpeg"
+    assert check_format("wav_8000") == "wav_8000" and check_format("opus_48000_64") == "opus_48000_64"
+    # sample_rate folds into the canonical name; an equal rate in the name is fine.
+    assert check_format("mp3", sample_rate=16_000) == "mp3_16000"
+    assert check_format("pcm", sample_rate=8000) == "pcm_8000"
+    assert check_format("pcm_16000", sample_rate=16_000) == "pcm_16000"
+    assert check_format("opus", sample_rate=48_000) == "opus_48000"
+    for bad in ["ulaw", "ulaw_16000", "alaw_44100", "mp3_8000_128", "mp3_44100_8", "mp3_44100_100"]:
+        with pytest.raises(InvalidInput) as err:
+            check_format(bad)
+        assert err.value.param is None and bad in err.value.message
+    for bad in ["wav_44100_128", "ogg_44100", "pcm_12345", "pcm_", "mp3__128", "flac-44100", "xyz_8000"]:
+        with pytest.raises(InvalidInput, match="Unsupported audio format"):
+            check_format(bad)
+    with pytest.raises(InvalidInput) as err:
+        check_format("xyz")
+    message = err.value.message
+    assert "mp3, opus, aac, flac, wav, pcm, ogg" in message and "mp3_<rate>_<kbps>" in message
+    assert "ulaw_8000" in message and len(message) < 300
+    for fmt, rate in [("pcm_16000", 8000), ("opus", 16_000), ("pcm", 12_345), ("ogg", 22_050)]:
+        with pytest.raises(InvalidInput) as err:
+            check_format(fmt, sample_rate=rate)
+        assert err.value.param == "sample_rate", fmt
+
+
+@pytest.mark.parametrize("fmt", sorted(G711_DEMUXERS))
+def test_g711_decodes_to_8k_like_the_wav(fmt: str, speech_samples: tuple[np.ndarray, int]) -> None:
+    samples, rate = speech_samples
+    data = encode_audio(samples, rate, fmt)
+    assert len(data) == pytest.approx(samples.size * 8000 / rate, abs=8)  # one byte per sample, no header
+    audio, out_rate = decode_raw(data, G711_DEMUXERS[fmt], 8000)
+    wav = decode(encode_audio(samples, rate, "wav"), target_rate=8000)
+    assert out_rate == 8000
+    assert audio.size / 8000 == pytest.approx(wav.duration, rel=0.02)
+    assert envelope_correlation(audio, wav.samples, 8000) > 0.98
+    # The samples themselves, not just the envelope (mu-law bytes read as A-law: 0.59).
+    n = min(audio.size, wav.samples.size)
+    assert float(np.corrcoef(audio[:n], wav.samples[:n])[0, 1]) > 0.99
+
+
+@pytest.mark.parametrize("out_rate", [8000, 16_000, 22_050, 24_000, 44_100])
+def test_pcm_at_a_rate(out_rate: int, speech_samples: tuple[np.ndarray, int]) -> None:
+    samples, rate = speech_samples
+    data = encode_audio(samples, rate, f"pcm_{out_rate}")
+    audio, _ = decode_raw(data, "s16le", out_rate)
+    assert audio.size / out_rate == pytest.approx(samples.size / rate, rel=0.01)
+    reference = resample(samples, rate, out_rate)
+    n = min(audio.size, reference.size)
+    assert float(np.corrcoef(audio[:n], reference[:n])[0, 1]) > 0.98
+
+
+@pytest.mark.parametrize(
+    ("fmt", "out_rate", "kbps"), [("mp3_44100_128", 44_100, 128), ("mp3_22050_32", 22_050, 32)]
+)
+def test_mp3_rate_and_bitrate(
+    fmt: str, out_rate: int, kbps: int, speech_samples: tuple[np.ndarray, int]
+) -> None:
+    samples, rate = speech_samples
+    data = encode_audio(samples, rate, fmt)
+    out = decode(data)
+    assert out.source_rate == out_rate
+    assert out.duration == pytest.approx(samples.size / rate, rel=0.05)
+    with av.open(io.BytesIO(data)) as container:
+        assert container.streams.audio[0].bit_rate == kbps * 1000
+    assert len(data) * 8 / out.duration / 1000 == pytest.approx(kbps, rel=0.1)  # CBR, as the name says
+    wav = decode(encode_audio(samples, rate, "wav"), target_rate=16_000)
+    assert envelope_correlation(decode(data, target_rate=16_000).samples, wav.samples, 16_000) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("fmt", "out_rate"), [("wav_16000", 16_000), ("flac_8000", 8000), ("aac_44100", 44_100)]
+)
+def test_containers_at_a_rate(fmt: str, out_rate: int, speech_samples: tuple[np.ndarray, int]) -> None:
+    samples, rate = speech_samples
+    for data in (encode_audio(samples, rate, fmt), b"".join(_stream(fmt, [samples], rate))):
+        out = decode(data)
+        assert out.source_rate == out_rate
+        assert out.duration == pytest.approx(samples.size / rate, rel=0.05)
+    wav = encode_audio(samples, rate, "wav_16000")
+    assert struct.unpack("<I", wav[24:28])[0] == 16_000
+    assert struct.unpack("<I", wav[40:44])[0] == len(wav) - 44
+
+
+@pytest.mark.parametrize("fmt", ["ulaw_8000", "pcm_16000", "wav_8000", "mp3_22050_32"])
+def test_rated_stream_matches_whole_encoding(
+    fmt: str, speech_sentences: tuple[list[np.ndarray], int]
+) -> None:
+    """Sentence by sentence as speech streams it: every prefix plays, and the whole is the same audio."""
+    sentences, rate = speech_sentences
+    chunks = _stream(fmt, sentences, rate)
+    assert all(chunks[:-1]), "each sentence should produce audio right away"
+    streamed = b"".join(chunks)
+    whole = encode_audio(np.concatenate(sentences), rate, fmt)
+    total = sum(s.size for s in sentences) / rate
+    if fmt in G711_DEMUXERS or fmt.startswith("pcm"):
+        demuxer, out_rate = G711_DEMUXERS.get(fmt, "s16le"), int(fmt.split("_")[1])
+        a, _ = decode_raw(streamed, demuxer, out_rate)
+        b, _ = decode_raw(whole, demuxer, out_rate)
+        assert abs(a.size - b.size) <= 2
+        n = min(a.size, b.size)
+        assert np.max(np.abs(a[:n] - b[:n])) < 0.01  # continuous resampling: no clicks at joins
+        assert a.size / out_rate == pytest.approx(total, rel=0.01)
+    else:
+        durations = [decode(b"".join(chunks[: i + 1])).duration for i in range(len(chunks))]
+        assert durations[0] > 0 and durations == sorted(durations)
+        assert durations[-1] == pytest.approx(total, rel=0.05)
+        assert decode(whole).duration == pytest.approx(total, rel=0.05)
+
+
 # --- clean-up -------------------------------------------------------------------------------
 
 

@@ -157,6 +157,10 @@ def test_tts_job_charged_per_utf8_byte_on_success_only(harness: Harness) -> None
 
     status = harness.client.get(f"/api/v1/tts/{body['speechId']}", headers=account.headers).json()
     assert status["speech"]["status"] == "PROCESSING" and status["speech"]["audioUrl"] is None
+    assert status["speech"]["captionsUrl"] is None
+    captions = f"/api/v1/voice/tts-jobs/{body['speechId']}/captions"
+    pending = harness.client.get(captions, headers=account.headers)
+    assert pending.status_code == 409 and "completed" in pending.text
     assert status["speech"]["voice"] == {
         "id": voice.voice_id,
         "title": "Narrator",
@@ -170,6 +174,8 @@ def test_tts_job_charged_per_utf8_byte_on_success_only(harness: Harness) -> None
     done = harness.client.get(f"/api/v1/tts/{body['speechId']}", headers=account.headers).json()["speech"]
     assert done["status"] == "COMPLETED" and done["duration"] == 1.5 and done["creditsUsed"] == 20
     assert harness.client.get(done["audioUrl"]).content == b"RIFF0000WAVE"
+    untimed = harness.client.get(done["captionsUrl"], headers=account.headers)  # no words were stored
+    assert untimed.status_code == 404 and "no captions" in untimed.text
     assert available(harness, account) == 980
 
     failed = harness.client.post(
@@ -451,6 +457,12 @@ def _real_flow(h: Any, receiver: LocalServer, speech_wav_bytes: bytes) -> None:
     audio = decode_audio(c.get(speech["audioUrl"]).content, max_seconds=60, max_sample_rate=192_000)
     assert audio.duration == pytest.approx(speech["duration"], rel=0.05)
     assert available(h, account) == 5000 - 1000 - len(text.encode())
+    captions = c.get(speech["captionsUrl"], headers=headers)  # the clone's words, as WebVTT
+    assert captions.status_code == 200 and captions.text.startswith("WEBVTT")
+    assert "Hello from the cloned voice." in captions.text
+    cue = captions.text.splitlines()[2]  # "00:00:00.0xx --> 00:00:01.9xx"
+    end = cue.split(" --> ")[1]
+    assert abs(int(end[3:5]) * 60 + float(end[6:]) - audio.duration) < 0.4
     assert_ledger_invariant(h.settings, account.user_id)
 
     hits = _wait_for(lambda: receiver.hits("/hook"), lambda seen: len(seen) >= 2)

@@ -383,13 +383,16 @@ def repeatable_piper(monkeypatch: pytest.MonkeyPatch) -> None:
     from app.engines.tts.piper import PiperEngine
 
     original = PiperEngine._run_model
-    cache: dict[tuple[tuple[int, ...], float], np.ndarray] = {}
+    cache: dict[tuple[tuple[int, ...], float], tuple[np.ndarray, np.ndarray | None]] = {}
 
-    def replay(self: PiperEngine, ids: list[int], length_scale: float) -> np.ndarray:
+    def replay(
+        self: PiperEngine, ids: list[int], length_scale: float
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         key = (tuple(ids), round(length_scale, 6))
         if key not in cache:
             cache[key] = original(self, ids, length_scale)
-        return cache[key].copy()
+        audio, samples = cache[key]
+        return audio.copy(), samples
 
     monkeypatch.setattr(PiperEngine, "_run_model", replay)
 

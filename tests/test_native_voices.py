@@ -94,6 +94,23 @@ def test_sdk_flow_clone_speak_download_delete(embedded: AppHarness, speech_wav_b
     assert 2.0 < audio.duration < 10.0
     assert _credits(embedded, account) == 5000 - len(text.encode())  # voice creation is free here
 
+    # Captions: the words the engine timed, in order, inside the audio; SRT/VTT cue per sentence.
+    captions = f"{V}/tts-jobs/{job.json()['job_id']}/captions"
+    words = c.get(captions, headers=h, params={"format": "json"}).json()["words"]
+    assert [w["word"] for w in words] == text.split()
+    assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
+    assert 0.0 <= words[0]["start"] < 0.5 and words[-1]["end"] == pytest.approx(audio.duration, abs=0.4)
+    srt = c.get(captions, headers=h)
+    assert srt.headers["content-type"].startswith("application/x-subrip")
+    assert srt.text.startswith("1\n00:00:00,") and "Hello from the other side." in srt.text
+    assert "2\n00:00:0" in srt.text and "This is a cloned voice speaking." in srt.text
+    vtt = c.get(captions, headers=h, params={"format": "vtt"})
+    assert vtt.text.startswith("WEBVTT\n\n00:00:00.") and vtt.headers["content-type"].startswith("text/vtt")
+    bad = c.get(captions, headers=h, params={"format": "ass"})
+    assert bad.status_code == 400 and "srt, vtt, json" in bad.text
+    stranger = embedded.make_user(credits=0)
+    assert c.get(captions, headers=stranger.headers).status_code == 404
+
     listed = c.get(f"{V}/tts-jobs", headers=h).json()
     assert listed["total"] == 1 and listed["jobs"][0]["job_id"] == job.json()["job_id"]
     detail = c.get(f"{V}/voices/{voice['voice_id']}", headers=h).json()

@@ -4,14 +4,21 @@ Streaming muxes into a write-only (non-seekable) sink, so FFmpeg never seeks bac
 patch headers, and every drained chunk ends on a packet/page boundary: the bytes sent
 so far always form a playable file. Whole-file encoding uses a seekable buffer so
 muxers can finalise headers (FLAC STREAMINFO totals, the MP3 Xing/LAME frame).
+
+Format names are parsed in one place (`parse_format` → `OutputFormat`): the plain names
+(`AUDIO_FORMATS`), `<format>_<rate>` (pcm_16000, wav_8000, flac_44100, aac_22050, mp3_16000),
+`mp3_<rate>_<kbps>` (mp3_44100_128, within what MPEG layer III allows at that rate),
+`opus_48000_<kbps>`, and headerless G.711 `ulaw_8000` / `alaw_8000`. Opus is always 48 kHz.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import av
@@ -39,9 +46,41 @@ _CONTENT_TYPES: dict[str, str] = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",
     "ogg": "audio/ogg",
+    "ulaw": "audio/basic",  # RFC 2046: 8 kHz mono G.711 mu-law, no header
+    "alaw": "audio/x-alaw-basic",
 }
 
 _EXTENSIONS: dict[str, str] = {"opus": "opus", "pcm": "pcm", "aac": "aac"}
+
+# Rate-specific names (ElevenLabs style): `<format>_<rate>`, `mp3_<rate>_<kbps>`, `opus_48000_<kbps>`,
+# `ulaw_8000`, `alaw_8000`. Every rate here is one libmp3lame, FFmpeg's aac and flac all take.
+RATED_RATES: tuple[int, ...] = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+_RATES: dict[str, tuple[int, ...]] = {
+    "mp3": RATED_RATES,
+    "aac": RATED_RATES,
+    "flac": RATED_RATES,
+    "wav": RATED_RATES,
+    "pcm": RATED_RATES,
+    "opus": (OPUS_RATE,),
+    "ulaw": (8000,),
+    "alaw": (8000,),
+}
+# G.711 exists only as `<codec>_8000`; the plain names are not formats.
+_RATE_REQUIRED = frozenset({"ulaw", "alaw"})
+# The bitrates an MPEG layer III stream may have (libmp3lame refuses or rounds any other):
+# MPEG-1 (32-48 kHz), MPEG-2 (16-24 kHz), MPEG-2.5 (8-12 kHz).
+_MP3_KBPS: tuple[tuple[int, tuple[int, ...]], ...] = (
+    (32_000, (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)),
+    (16_000, (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)),
+    (0, (8, 16, 24, 32, 40, 48, 56, 64)),
+)
+_OPUS_KBPS = range(6, 511)  # libopus: 6-510 kbps
+_DEFAULT_BIT_RATE = {"mp3": 64_000, "aac": 64_000, "opus": 48_000, "ogg": 64_000}
+_NAME = re.compile(r"^([a-z0-9]+)(?:_(\d{1,6})(?:_(\d{1,4}))?)?$")
+PATTERNS = (
+    "<format>_<rate> (e.g. pcm_16000, wav_8000), mp3_<rate>_<kbps> (e.g. mp3_44100_128), "
+    "opus_48000_<kbps>, ulaw_8000, alaw_8000"
+)
 
 
 def has_libvorbis() -> bool:
@@ -49,23 +88,118 @@ def has_libvorbis() -> bool:
     return "libvorbis" in av.codecs_available
 
 
-def check_format(fmt: str) -> str:
-    """Return the canonical format name or raise InvalidInput for an unknown one."""
+def _mp3_kbps(rate: int) -> tuple[int, ...]:
+    return next(kbps for floor, kbps in _MP3_KBPS if rate >= floor)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A response format, parsed from its name in one place (`parse_format`).
+
+    `codec` is the plain name (mp3, opus, aac, flac, wav, pcm, ogg, ulaw, alaw); `rate` the output
+    sample rate the name asks for (None: the codec's choice for the input: mp3/aac/flac/wav near
+    the voice's own rate, pcm 24 kHz, opus 48 kHz); `bit_rate` in bits/s (None: the default).
+    """
+
+    codec: str
+    rate: int | None = None
+    bit_rate: int | None = None
+
+    @property
+    def name(self) -> str:
+        """Canonical name: parses back to this format (stored on jobs, passed between layers)."""
+        name = self.codec if self.rate is None else f"{self.codec}_{self.rate}"
+        return name if self.bit_rate is None else f"{name}_{self.bit_rate // 1000}"
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self.codec]
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS.get(self.codec, self.codec)
+
+    @property
+    def raw(self) -> bool:
+        """Headerless samples (s16le or G.711), streamed as they are made."""
+        return self.codec in ("pcm", "ulaw", "alaw")
+
+
+def _unsupported(fmt: str, formats: Sequence[str]) -> InvalidInput:
+    return InvalidInput(f"Unsupported audio format '{fmt}'; use one of: {', '.join(formats)}; or {PATTERNS}")
+
+
+def _rate_problem(codec: str, rate: int) -> str | None:
+    """Why `codec` cannot be encoded at `rate` Hz (None: it can)."""
+    rates = _RATES.get(codec, ())
+    if rate in rates:
+        return None
+    if not rates:
+        return f"{codec} has no sample rate choice"
+    if len(rates) == 1:
+        return f"{codec} is always {rates[0]} Hz, not {rate}"
+    return f"{codec} cannot be {rate} Hz; use one of: {', '.join(map(str, rates))}"
+
+
+def parse_format(
+    fmt: str, *, sample_rate: int | None = None, formats: Sequence[str] = AUDIO_FORMATS
+) -> OutputFormat:
+    """Parse a format name (`mp3`, `pcm_16000`, `ulaw_8000`, `mp3_44100_128`…) or raise InvalidInput.
+
+    `formats`: the plain names a family accepts (patterns work for those that take a rate, plus
+    ulaw/alaw). `sample_rate` (a separate request field) resamples a plain name's output; a rate
+    in the name that differs is refused with param "sample_rate".
+    """
     name = (fmt or "").strip().lower()
-    if name not in AUDIO_FORMATS:
-        raise InvalidInput(f"Unsupported audio format '{fmt}'; use one of: {', '.join(AUDIO_FORMATS)}")
-    return name
+    match = _NAME.match(name)
+    codec = match.group(1) if match else ""
+    allowed = codec in _RATE_REQUIRED or codec in formats
+    if not match or not allowed or (match.group(2) is None and codec in _RATE_REQUIRED):
+        raise _unsupported(fmt, formats)
+    rate = int(match.group(2)) if match.group(2) is not None else None
+    kbps = int(match.group(3)) if match.group(3) is not None else None
+    if rate is not None:
+        if codec not in _RATES:
+            raise _unsupported(fmt, formats)
+        if problem := _rate_problem(codec, rate):
+            raise InvalidInput(f"Unsupported audio format '{fmt}': {problem}")
+    if kbps is not None:
+        assert rate is not None
+        allowed_kbps = _mp3_kbps(rate) if codec == "mp3" else _OPUS_KBPS if codec == "opus" else ()
+        if not allowed_kbps:
+            raise _unsupported(fmt, formats)
+        if kbps not in allowed_kbps:
+            shown = "6-510" if codec == "opus" else ", ".join(map(str, allowed_kbps))
+            raise InvalidInput(
+                f"Unsupported audio format '{fmt}': {codec} at {rate} Hz cannot be {kbps} kbps; "
+                f"use one of: {shown}"
+            )
+    spec = OutputFormat(codec, rate, None if kbps is None else kbps * 1000)
+    if sample_rate is not None and sample_rate != rate:
+        if rate is not None:
+            raise InvalidInput(
+                f"sample_rate {sample_rate} conflicts with response format '{name}' ({rate} Hz)",
+                param="sample_rate",
+            )
+        if problem := _rate_problem(codec, sample_rate):
+            raise InvalidInput(f"Invalid sample_rate: {problem}", param="sample_rate")
+        spec = replace(spec, rate=sample_rate)
+    return spec
+
+
+def check_format(fmt: str, *, sample_rate: int | None = None, formats: Sequence[str] = AUDIO_FORMATS) -> str:
+    """Return the canonical format name (with `sample_rate` folded in) or raise InvalidInput."""
+    return parse_format(fmt, sample_rate=sample_rate, formats=formats).name
 
 
 def content_type(fmt: str) -> str:
     """HTTP Content-Type for a response format (what OpenAI returns for the same format)."""
-    return _CONTENT_TYPES[check_format(fmt)]
+    return parse_format(fmt).content_type
 
 
 def file_extension(fmt: str) -> str:
     """File extension for stored outputs (no dot)."""
-    name = check_format(fmt)
-    return _EXTENSIONS.get(name, name)
+    return parse_format(fmt).extension
 
 
 def wav_header(sample_rate: int, data_bytes: int | None, *, channels: int = 1) -> bytes:
@@ -124,19 +258,21 @@ def _nearest_supported(rate: int, supported: list[int] | None) -> int:
     return above[0] if above else max(supported)
 
 
-def _plan(fmt: str, sample_rate: int) -> _Plan:
-    if fmt == "mp3":
-        rate = _nearest_supported(sample_rate, av.Codec("libmp3lame", "w").audio_rates)
-        return _Plan("mp3", "libmp3lame", rate, 64_000)
-    if fmt == "aac":
-        rate = _nearest_supported(sample_rate, av.Codec("aac", "w").audio_rates)
-        return _Plan("adts", "aac", rate, 64_000)
-    if fmt == "flac":
-        return _Plan("flac", "flac", min(sample_rate, 655_350))
-    if fmt == "ogg" and has_libvorbis():
-        return _Plan("ogg", "libvorbis", sample_rate, 64_000)
+def _plan(fmt: OutputFormat, sample_rate: int) -> _Plan:
+    """The rate and bitrate a name asks for, else the codec's nearest to the input and its default."""
+    codec, rate, bit_rate = fmt.codec, fmt.rate, fmt.bit_rate or _DEFAULT_BIT_RATE.get(fmt.codec)
+    if codec == "mp3":
+        rate = rate or _nearest_supported(sample_rate, av.Codec("libmp3lame", "w").audio_rates)
+        return _Plan("mp3", "libmp3lame", rate, bit_rate)
+    if codec == "aac":
+        rate = rate or _nearest_supported(sample_rate, av.Codec("aac", "w").audio_rates)
+        return _Plan("adts", "aac", rate, bit_rate)
+    if codec == "flac":
+        return _Plan("flac", "flac", rate or min(sample_rate, 655_350))
+    if codec == "ogg" and has_libvorbis():
+        return _Plan("ogg", "libvorbis", sample_rate, bit_rate)
     # opus, and ogg without libvorbis: Opus in Ogg at 48 kHz.
-    return _Plan("ogg", "libopus", OPUS_RATE, 48_000)
+    return _Plan("ogg", "libopus", OPUS_RATE, fmt.bit_rate or _DEFAULT_BIT_RATE["opus"])
 
 
 class _Sink:
@@ -161,7 +297,7 @@ class _Sink:
 class _AvEncoder:
     """PyAV encoder + muxer with continuous pts across feeds."""
 
-    def __init__(self, fmt: str, sample_rate: int, *, seekable: bool) -> None:
+    def __init__(self, fmt: OutputFormat, sample_rate: int, *, seekable: bool) -> None:
         plan = _plan(fmt, sample_rate)
         self.output_rate = plan.rate
         self._in_rate = sample_rate
@@ -245,43 +381,42 @@ class _AvEncoder:
                 self._container.close()
 
 
-class _WavEncoder:
-    """Streamed WAV: header with unknown sizes, then s16le at the input rate."""
+class _RawEncoder:
+    """Headerless mono samples at `output_rate`: s16le (pcm), or G.711 mu-law/A-law bytes encoded
+    by FFmpeg's pcm_mulaw/pcm_alaw. Resampled statefully so feeds join without clicks."""
 
-    def __init__(self, sample_rate: int) -> None:
-        self.output_rate = sample_rate
-        self._header_sent = False
+    _G711 = {"ulaw": "pcm_mulaw", "alaw": "pcm_alaw"}
 
-    def feed(self, samples: np.ndarray) -> bytes:
-        head = b""
-        if not self._header_sent:
-            self._header_sent = True
-            head = wav_header(self.output_rate, None)
-        return head + _to_s16le(samples)
-
-    def finish(self) -> bytes:
-        return self.feed(np.zeros(0, dtype=np.float32)) if not self._header_sent else b""
-
-    def close(self) -> None:
-        pass
-
-
-class _PcmEncoder:
-    """Raw s16le mono at 24 kHz, resampled statefully so feeds join without clicks."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self.output_rate = PCM_RATE
+    def __init__(self, sample_rate: int, output_rate: int, codec: str = "pcm") -> None:
+        self.output_rate = output_rate
         self._in_rate = sample_rate
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=output_rate)
+        self._g711: av.AudioCodecContext | None = None
+        self._pts = 0
+        if codec in self._G711:
+            ctx = av.CodecContext.create(self._G711[codec], "w")
+            assert isinstance(ctx, av.AudioCodecContext)
+            ctx.sample_rate = output_rate
+            ctx.layout = "mono"
+            ctx.format = "s16"
+            ctx.open()
+            self._g711 = ctx
 
-    @staticmethod
-    def _bytes(frames: list[av.AudioFrame]) -> bytes:
-        return b"".join(f.to_ndarray().astype("<i2", copy=False).tobytes() for f in frames)
+    def _bytes(self, frames: list[av.AudioFrame]) -> bytes:
+        if self._g711 is None:
+            return b"".join(f.to_ndarray().astype("<i2", copy=False).tobytes() for f in frames)
+        out = bytearray()
+        for frame in frames:
+            frame.pts = self._pts
+            self._pts += frame.samples
+            for packet in self._g711.encode(frame):
+                out += bytes(packet)
+        return bytes(out)
 
     def feed(self, samples: np.ndarray) -> bytes:
         if not samples.size:
             return b""
-        if self._in_rate == PCM_RATE:
+        if self._in_rate == self.output_rate and self._g711 is None:
             return _to_s16le(samples)
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(samples[None, :]), format="flt", layout="mono"
@@ -296,6 +431,30 @@ class _PcmEncoder:
         pass
 
 
+class _WavEncoder:
+    """Streamed WAV: header with unknown sizes, then s16le at `output_rate` (default: the input's)."""
+
+    def __init__(self, sample_rate: int, output_rate: int | None = None) -> None:
+        self._pcm = _RawEncoder(sample_rate, output_rate or sample_rate)
+        self.output_rate = self._pcm.output_rate
+        self._header_sent = False
+
+    def _head(self) -> bytes:
+        if self._header_sent:
+            return b""
+        self._header_sent = True
+        return wav_header(self.output_rate, None)
+
+    def feed(self, samples: np.ndarray) -> bytes:
+        return self._head() + self._pcm.feed(samples)
+
+    def finish(self) -> bytes:
+        return self._head() + self._pcm.finish()
+
+    def close(self) -> None:
+        pass
+
+
 class StreamEncoder:
     """Incremental encoder: `feed` returns bytes ready now (maybe b""), `finish` flushes the rest.
 
@@ -304,26 +463,28 @@ class StreamEncoder:
     """
 
     def __init__(self, fmt: str, sample_rate: int, *, _seekable: bool = False) -> None:
-        self.format = check_format(fmt)
+        self.spec = parse_format(fmt)
+        self.format = self.spec.name
         if sample_rate <= 0:
             raise InvalidInput("Sample rate must be positive")
         self.input_rate = sample_rate
-        self._impl: _AvEncoder | _WavEncoder | _PcmEncoder
-        if self.format == "wav":
-            self._impl = _WavEncoder(sample_rate)
-        elif self.format == "pcm":
-            self._impl = _PcmEncoder(sample_rate)
+        self._impl: _AvEncoder | _WavEncoder | _RawEncoder
+        codec = self.spec.codec
+        if codec == "wav":
+            self._impl = _WavEncoder(sample_rate, self.spec.rate)
+        elif self.spec.raw:
+            self._impl = _RawEncoder(sample_rate, self.spec.rate or PCM_RATE, codec)
         else:
-            self._impl = _AvEncoder(self.format, sample_rate, seekable=_seekable)
+            self._impl = _AvEncoder(self.spec, sample_rate, seekable=_seekable)
         self._finished = False
 
     @property
     def content_type(self) -> str:
-        return _CONTENT_TYPES[self.format]
+        return self.spec.content_type
 
     @property
     def output_rate(self) -> int:
-        """Sample rate of the encoded audio (opus: 48 kHz; pcm: 24 kHz)."""
+        """Sample rate of the encoded audio (the name's rate, else opus: 48 kHz; pcm: 24 kHz)."""
         return self._impl.output_rate
 
     def feed(self, samples: np.ndarray) -> bytes:
@@ -347,10 +508,11 @@ class StreamEncoder:
 
 def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     """Encode a whole clip; WAV gets exact sizes, compressed formats get finalised headers."""
-    name = check_format(fmt)
+    spec = parse_format(fmt)
     x = _prepare(samples)
-    if name == "wav":
-        body = _to_s16le(x)
-        return wav_header(sample_rate, len(body)) + body
-    encoder = StreamEncoder(name, sample_rate, _seekable=name not in ("pcm",))
+    if spec.codec == "wav":
+        pcm = _RawEncoder(sample_rate, spec.rate or sample_rate)
+        body = pcm.feed(x) + pcm.finish()
+        return wav_header(pcm.output_rate, len(body)) + body
+    encoder = StreamEncoder(spec.name, sample_rate, _seekable=not spec.raw)
     return encoder.feed(x) + encoder.finish()

@@ -18,6 +18,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from app.engines.timing import TimedChunk, sentence_words
+
 Audio = NDArray[np.float32]
 
 
@@ -38,6 +40,48 @@ class Synthesizer(Protocol):
     ) -> Iterator[Audio]:
         """Validate now (raise InvalidInput before any audio), then yield one chunk per sentence."""
         ...
+
+
+@runtime_checkable
+class TimedSynthesizer(Synthesizer, Protocol):
+    """A voice that also says when each word is spoken (Piper, Kokoro: from their durations)."""
+
+    def stream_timed(
+        self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
+    ) -> Iterator[TimedChunk]:
+        """As `stream`, each chunk with its sentence's words timed from the start."""
+        ...
+
+
+def timed_stream(
+    synthesizer: Synthesizer,
+    text: str,
+    *,
+    speed: float = 1.0,
+    pitch: float = 0.0,
+    language: str | None = None,
+) -> Iterator[TimedChunk]:
+    """Chunks with word timings from any voice: its own (`TimedSynthesizer`), else each chunk's
+    duration shared by its sentence's words by letters (one chunk per sentence, as engines
+    stream; XTTS); words are then approximate. Validates before returning, like `stream`."""
+    if isinstance(synthesizer, TimedSynthesizer):
+        return synthesizer.stream_timed(text, speed=speed, pitch=pitch, language=language)
+    chunks = synthesizer.stream(text, speed=speed, pitch=pitch, language=language)
+    return _shared_by_letters(chunks, text, synthesizer.sample_rate, language)
+
+
+def _shared_by_letters(
+    chunks: Iterator[Audio], text: str, rate: int, language: str | None
+) -> Iterator[TimedChunk]:
+    from app.engines.text import normalise_text, split_sentences
+
+    sentences = split_sentences(normalise_text(text, language=language or "en"), 10_000)
+    offset = 0
+    for n, chunk in enumerate(chunks):
+        sentence = sentences[n] if n < len(sentences) else ""
+        words = [w.shifted(offset / rate) for w in sentence_words(sentence, [], rate, length=len(chunk))]
+        offset += len(chunk)
+        yield TimedChunk(chunk, words)
 
 
 class Transcriber(Protocol):

@@ -1,11 +1,12 @@
 """How every built-in engine's sentences reach the listener: speed and pitch checks, the pause
-between sentences, WORLD pitch/timbre/stretch where the model itself cannot do it, and a soft
-limiter. Piper and Kokoro both speak through `deliver`.
+between sentences, WORLD pitch/timbre/stretch where the model itself cannot do it, a soft
+limiter, and each word's time. Piper and Kokoro both speak through `deliver`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from app.core.errors import InvalidInput
 from app.engines.base import Audio
 from app.engines.timbre.profile import TimbreProfile
 from app.engines.timbre.transformer import TimbreTransformer, convert
+from app.engines.timing import TimedChunk, sentence_words
 
 SPEED_MIN, SPEED_MAX = 0.25, 4.0
 PITCH_MIN, PITCH_MAX = -12.0, 12.0
@@ -50,22 +52,34 @@ def residual_rate(rate: float) -> float:
     return 1.0 if abs(rate - 1.0) <= STRETCH_TOLERANCE else rate
 
 
+@dataclass(frozen=True)
+class SentenceAudio:
+    """What a model made of one sentence: its audio, the time-stretch rate still needed to reach
+    the requested speed (1.0: none), and where each spoken word is in `audio` (samples; None
+    when the model gives no durations: the words then share the sentence by letters)."""
+
+    audio: Audio
+    residual: float = 1.0
+    word_spans: list[tuple[int, int]] | None = None
+
+
 def deliver(
     sentences: Sequence[str],
-    sentence_audio: Callable[[str], tuple[Audio, float]],
+    sentence_audio: Callable[[str], SentenceAudio],
     *,
     sample_rate: int,
     speed: float,
     pitch: float,
     profile: TimbreProfile | None,
     pause_s: float,
-) -> Iterator[Audio]:
-    """Yield one float32 chunk per sentence.
+) -> Iterator[TimedChunk]:
+    """Yield one float32 chunk per sentence, with that sentence's words timed.
 
-    `sentence_audio(sentence)` gives the model's audio and the time-stretch rate still needed to
-    reach `speed` (1.0: none). A sentence that needs a stretch goes through one WORLD pass
-    (stretch + pitch + timbre); otherwise a streaming WORLD transformer applies pitch and timbre
-    across sentence joins. Sentences are separated by `pause_s` (scaled by speed).
+    `sentence_audio(sentence)` gives the model's audio, the time-stretch rate still needed to
+    reach `speed`, and the spoken words' spans. A sentence that needs a stretch goes through one
+    WORLD pass (stretch + pitch + timbre; its word times scale with its length); otherwise a
+    streaming WORLD transformer applies pitch and timbre across sentence joins (timing kept).
+    Sentences are separated by `pause_s` (scaled by speed).
     """
     prof = (profile or TimbreProfile()).with_shift(pitch)
     transform = not prof.is_identity
@@ -74,8 +88,11 @@ def deliver(
     ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
     transformer = TimbreTransformer(prof, sample_rate) if transform else None
     last = len(sentences) - 1
+    offset = 0  # samples of the utterance before this sentence
     for i, sentence in enumerate(sentences):
-        audio, residual = sentence_audio(sentence)
+        made = sentence_audio(sentence)
+        audio, residual = made.audio, made.residual
+        model_length = len(audio)
         tail = i == last
         if residual != 1.0:
             # Whole sentence in one WORLD pass: stretch + pitch + timbre. A sentence is a
@@ -93,4 +110,11 @@ def deliver(
                 chunk = np.concatenate([chunk, transformer.flush()])
         else:
             chunk = audio if tail else np.concatenate([audio, pause])
-        yield soft_limit(chunk.astype(np.float32))
+        scale = len(audio) / model_length if model_length else 1.0
+        spans = [(round(a * scale), round(b * scale)) for a, b in made.word_spans or []]
+        words = [
+            w.shifted(offset / sample_rate)
+            for w in sentence_words(sentence, spans, sample_rate, length=len(audio))
+        ]
+        offset += len(audio) + (0 if tail else len(pause))
+        yield TimedChunk(soft_limit(chunk.astype(np.float32)), words)

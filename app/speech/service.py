@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.audio import check_format
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.errors import InvalidInput, VoiceNotReady
+from app.core.errors import Conflict, InvalidInput, NotFound, VoiceNotReady
 from app.engines.catalogue import voices_speaking
 from app.engines.languages import detect_language, language_label
 from app.engines.text import normalise_text
@@ -181,3 +181,18 @@ def rate_tts_job(session: Session, user_id: int, job_ref: str | int, rating: int
     job.rated_at = utcnow()
     session.flush()
     return job
+
+
+def job_captions(session: Session, settings: Settings, user_id: int, job_ref: str | int, fmt: str) -> str:
+    """A finished speech job's captions in `fmt` (srt, vtt, json), from the words its engine timed."""
+    from app.speech.captions import check_format, load_words, render, words_key
+
+    fmt = check_format(fmt)
+    job = jobs.get_owned_job(session, user_id, job_ref, kind="speech")
+    if job.status != JOB_COMPLETED:
+        raise Conflict(f"Captions exist once the job is completed; this one is {job.status}")
+    store = get_store(settings)
+    key = words_key(job.owner_id, job.id)
+    if not store.exists(key):
+        raise NotFound("This job has no captions (it was made before speech was timed by word)")
+    return render(load_words(store.get(key)), fmt)

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from app.audio import StreamEncoder
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import DomainError
+from app.engines.timing import TimedChunk, WordTiming
 from app.jobs import service as jobs
 from app.speech.service import cost
 from app.voices.usage import record_usage
@@ -44,7 +46,7 @@ class StreamedSpeech:
     job_id: int
     job_public_id: str
     voice_id: int
-    chunks: Iterator[np.ndarray]
+    chunks: Iterator[TimedChunk]
     sample_rate: int
     fmt: str
     credits: int
@@ -53,6 +55,8 @@ class StreamedSpeech:
     finished: bool = False  # the last audio was returned and the hold captured
     _encoder: StreamEncoder | None = None
     _pending: np.ndarray | None = None  # synthesized audio not yet encoded
+    _words: list[WordTiming] = field(default_factory=list)  # timed, not yet taken
+    words_spoken: list[WordTiming] = field(default_factory=list)  # every word taken so far
     _done: bool = False
     _settled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,9 +76,11 @@ class StreamedSpeech:
                 self._encoder = StreamEncoder(self.fmt, self.sample_rate)
             while True:  # returns as soon as bytes exist
                 if self._pending is None or self._pending.size == 0:
-                    self._pending = next(self.chunks, None)  # one sentence per item
-                    if self._pending is None:
+                    chunk = next(self.chunks, None)  # one sentence per item
+                    if chunk is None:
                         break
+                    self._pending = chunk.audio
+                    self._words += chunk.words
                 piece = self._next_piece()
                 self.samples_out += int(piece.size)
                 data = self._encoder.feed(piece)
@@ -96,6 +102,14 @@ class StreamedSpeech:
             )
             self._fail(message)
             raise
+
+    def take_words(self) -> list[WordTiming]:
+        """The words the audio sent so far has finished saying (all of them once finished)."""
+        heard = self.duration + 1e-3
+        taken = list(takewhile(lambda w: self.finished or w.end <= heard, self._words))
+        self._words = self._words[len(taken) :]
+        self.words_spoken += taken
+        return taken
 
     def _next_piece(self) -> np.ndarray:
         """Encode a sentence in slices, the first one short: the first bytes leave after a
@@ -164,7 +178,7 @@ def start_streamed_speech(
     user_id: int,
     voice_id: int,
     text: str,
-    chunks: Iterator[np.ndarray],
+    chunks: Iterator[TimedChunk],
     sample_rate: int,
     fmt: str,
     params: dict[str, Any],

@@ -43,19 +43,26 @@ def _cues(segments: Iterable[Segment]) -> list[tuple[float, float, str]]:
 
 def to_srt(segments: Iterable[Segment]) -> str:
     """SubRip: numbered cues, comma before milliseconds."""
-    blocks = [
-        f"{n}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n"
-        for n, (start, end, text) in enumerate(_cues(segments), start=1)
-    ]
-    return "\n".join(blocks)
+    return srt_cues(_cues(segments))
 
 
 def to_vtt(segments: Iterable[Segment]) -> str:
     """WebVTT: a header, then cues with a dot before milliseconds."""
+    return vtt_cues(_cues(segments))
+
+
+def srt_cues(cues: Iterable[tuple[float, float, str]]) -> str:
+    """(start, end, text) cues as SubRip (transcripts, and captions of generated speech)."""
     blocks = [
-        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n"
-        for start, end, text in _cues(segments)
+        f"{n}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n"
+        for n, (start, end, text) in enumerate(cues, start=1)
     ]
+    return "\n".join(blocks)
+
+
+def vtt_cues(cues: Iterable[tuple[float, float, str]]) -> str:
+    """(start, end, text) cues as WebVTT."""
+    blocks = [f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n" for start, end, text in cues]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

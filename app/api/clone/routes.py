@@ -15,7 +15,7 @@ import httpx
 from fastapi import File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.common import CamelModel, download_url, iso
+from app.api.common import CamelModel, base_url, download_url, iso
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from app.api.families import CLONE, IDEMPOTENT, FamilyRouter
 from app.api.intake import default_title, take_audio
@@ -131,6 +131,9 @@ class CloneSpeech(CamelModel):
     id: str
     text: str | None
     audio_url: str | None
+    captions_url: str | None = Field(
+        None, description="WebVTT captions of the audio (same key); srt or json by its format parameter"
+    )
     format: str
     duration: float | None
     status: str
@@ -359,14 +362,16 @@ def get_speech(
         job = jobs.get_owned_job(session, principal.user_id, speechId, kind="speech")
     except NotFound as exc:
         raise NotFound("Speech not found or access denied") from exc
-    audio_url = None
+    audio_url = captions_url = None
     if job.status == JOB_COMPLETED and job.result_key:
         audio_url = download_url(request, settings, store, job.result_key)
+        captions_url = f"{base_url(request)}/api/v1/voice/tts-jobs/{job.public_id}/captions?format=vtt"
     voice = speech.job_voice(session, job)
     speech_body: dict[str, Any] = {
         "id": job.public_id,
         "text": job.params.get("text"),
         "audioUrl": audio_url,
+        "captionsUrl": captions_url,
         "format": job.params.get("format", "mp3"),
         "duration": job.duration,
         "status": _speech_status(job),

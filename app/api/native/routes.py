@@ -35,6 +35,8 @@ from app.jobs import service as jobs
 from app.jobs import webhooks
 from app.jobs.models import Job
 from app.speech import service as speech
+from app.speech.captions import MEDIA_TYPES as CAPTION_MEDIA_TYPES
+from app.speech.captions import check_format as check_caption_format
 from app.storage import BlobStore
 from app.voices import blends, previews
 from app.voices import service as voices
@@ -508,6 +510,23 @@ def list_tts_jobs(
         "total": total,
         "hasMore": skip + len(rows) < total,
     }
+
+
+@router.get(
+    "/tts-jobs/{job}/captions",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in CAPTION_MEDIA_TYPES.values()}, "description": "Captions"}},
+)
+def tts_job_captions(
+    job: str,
+    principal: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: Annotated[str, Query(max_length=8, description="srt, vtt or json")] = "srt",  # noqa: A002
+) -> Response:
+    """The words of a completed job's audio, timed by the engine that spoke them."""
+    body = speech.job_captions(session, settings, principal.user_id, job, format)
+    return Response(body, media_type=CAPTION_MEDIA_TYPES[check_caption_format(format)])
 
 
 class RatingBody(BaseModel):

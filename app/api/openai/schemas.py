@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 SPEECH_FORMATS: tuple[str, ...] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+# Besides the plain names: rate-specific ones parsed by app.audio.parse_format (these are examples).
+SPEECH_FORMAT_EXAMPLES: tuple[str, ...] = ("ulaw_8000", "alaw_8000", "pcm_16000", "mp3_44100_128")
 STREAM_FORMATS: tuple[str, ...] = ("audio", "sse")
 MAX_INPUT_CHARS = 4096
 
@@ -20,10 +22,24 @@ class SpeechBody(BaseModel):
     input: str
     voice: str | int | dict[str, Any]
     model: str | None = None
-    instructions: str | None = None
-    response_format: str | None = None
+    instructions: str | None = Field(
+        None,
+        description="Delivery in words: slower/faster, calm, excited/cheerful, whisper/quiet, loud, "
+        "higher/lower pitch (app.speech.instructions); other words are ignored and named in the "
+        "X-Chorus-Instructions-Ignored header",
+    )
+    response_format: str | None = Field(
+        None,
+        description="mp3 (default), opus, aac, flac, wav, pcm; or <format>_<rate> (pcm_16000, wav_8000), "
+        "mp3_<rate>_<kbps> (mp3_44100_128), opus_48000_<kbps>, ulaw_8000, alaw_8000 (raw G.711)",
+    )
     speed: float | None = None
     stream_format: str | None = None
+    sample_rate: int | None = Field(
+        None,
+        description="Output sample rate in Hz (8000-48000) for a plain response_format; opus is always "
+        "48000; a rate in the format's name must agree",
+    )
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -65,6 +81,27 @@ class AudioVoice(BaseModel):
 class AudioVoiceList(BaseModel):
     object: str
     data: list[AudioVoice]
+
+
+class TimedWord(BaseModel):
+    word: str
+    start: float = Field(description="seconds from the start of the audio")
+    end: float
+
+
+class TimedCharacter(BaseModel):
+    char: str
+    start: float
+    end: float
+
+
+class SpeechWithTimestamps(BaseModel):
+    """POST /audio/speech/with-timestamps (not stream_format=sse)."""
+
+    audio_base64: str
+    format: str
+    words: list[TimedWord]
+    characters: list[TimedCharacter]
 
 
 class DurationUsage(BaseModel):

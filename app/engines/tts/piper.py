@@ -28,6 +28,7 @@ import numpy as np
 import onnxruntime
 from piper import PiperVoice
 from piper.config import PiperConfig, SynthesisConfig
+from piper.const import BOS, EOS, PAD
 
 from app.core.config import Settings
 from app.core.errors import NotFound
@@ -35,10 +36,11 @@ from app.engines import catalogue
 from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
-from app.engines.delivery import check_pitch, check_speed, deliver, residual_rate
+from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
 from app.engines.languages import check_language, language_family
 from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
+from app.engines.timing import TimedChunk, phoneme_word_spans, with_duration_output
 from app.engines.voices import (
     VoiceArtifact,
     VoiceBackend,
@@ -84,8 +86,10 @@ class PiperEngine:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        # The graph also returns its per-phoneme durations (word timestamps; app.engines.timing).
+        model, self.duration_output = with_duration_output(self.model_path.read_bytes())
         session = onnxruntime.InferenceSession(
-            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            model, sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.voice = PiperVoice(config=PiperConfig.from_dict(self.config_json), session=session)
         self.name = name or str(self.config_json.get("dataset") or self.model_path.stem)
@@ -119,15 +123,29 @@ class PiperEngine:
         """Refuse a request for a language this voice does not speak."""
         check_language(self.languages, language, voice_name or self.name)
 
-    def _run_model(self, ids: list[int], length_scale: float) -> Audio:
+    def _run_model(self, ids: list[int], length_scale: float) -> tuple[Audio, np.ndarray | None]:
+        """Audio for phoneme ids, and the samples each id lasts (None: the model does not say)."""
         cfg = SynthesisConfig(
             length_scale=length_scale, noise_scale=self.noise_scale, noise_w_scale=self.noise_w_scale
         )
-        audio = self.voice.phoneme_ids_to_audio(ids, cfg)
-        return np.asarray(audio[0] if isinstance(audio, tuple) else audio, dtype=np.float32).reshape(-1)
+        audio, samples = self.voice.phoneme_ids_to_audio(ids, cfg, include_alignments=True)
+        return np.asarray(audio, dtype=np.float32).reshape(-1), samples
 
-    def _sentence_audio(self, sentence: str, speed: float) -> tuple[Audio, float]:
-        """Raw Piper audio for one chunk, and the time-stretch rate still needed to hit `speed`.
+    def _phoneme_samples(self, phonemes: list[str], ids_samples: np.ndarray) -> tuple[list[str], list[int]]:
+        """Per phoneme (BOS, each phoneme, EOS) the samples of its ids and the padding after it."""
+        id_map = self.voice.config.phoneme_id_map
+        pad = len(id_map.get(PAD, []))
+        symbols, samples, i = [], [], 0
+        for n, phoneme in enumerate([BOS, *(p for p in phonemes if p in id_map), EOS]):
+            width = len(id_map.get(phoneme, [])) + (pad if n <= len(phonemes) else 0)
+            symbols.append(phoneme)
+            samples.append(int(ids_samples[i : i + width].sum()))
+            i += width
+        return symbols, samples
+
+    def _sentence_audio(self, sentence: str, speed: float) -> SentenceAudio:
+        """Raw Piper audio for one chunk, the time-stretch rate still needed to hit `speed`, and
+        where each spoken word is.
 
         Piper rounds every phoneme-id duration up to a whole hop (~0.55 hop per id on
         average), so duration is a*length_scale + bias, not proportional: length_scale 0.5
@@ -139,24 +157,32 @@ class PiperEngine:
         piper_speed = min(max(speed, PIPER_SPEED_MIN), PIPER_SPEED_MAX)
         hop = int(getattr(self.voice.config, "hop_length", 256) or 256)
         parts: list[Audio] = []
+        spans: list[tuple[int, int]] | None = []
         base_total = 0
+        offset = 0
         for phonemes in self.voice.phonemize(sentence):
             if not phonemes:
                 continue
             ids = self.voice.phonemes_to_ids(phonemes)
-            audio = self._run_model(ids, base_ls)
+            audio, samples = self._run_model(ids, base_ls)
             base_total += len(audio)
             if piper_speed != 1.0:
                 bias = 0.55 * len(ids) * hop
                 target = len(audio) / piper_speed
                 ratio = max(target - bias, 0.15 * target) / max(len(audio) - bias, 0.15 * len(audio))
-                audio = self._run_model(ids, base_ls * float(np.clip(ratio, 0.3, 3.0)))
+                audio, samples = self._run_model(ids, base_ls * float(np.clip(ratio, 0.3, 3.0)))
+            if spans is not None and samples is not None and len(samples) == len(ids):
+                symbols, durations = self._phoneme_samples(phonemes, samples)
+                spans += [(offset + a, offset + b) for a, b in phoneme_word_spans(symbols, durations)]
+            else:
+                spans = None  # a model without durations: words share the sentence by letters
             parts.append(audio)
+            offset += len(audio)
         if not parts:
-            return np.zeros(0, dtype=np.float32), 1.0
+            return SentenceAudio(np.zeros(0, dtype=np.float32))
         out = np.concatenate(parts) * OUTPUT_GAIN
         rate = len(out) / (base_total / speed) if base_total else 1.0
-        return out.astype(np.float32), residual_rate(rate)
+        return SentenceAudio(out.astype(np.float32), residual_rate(rate), spans)
 
     def stream(
         self,
@@ -169,6 +195,22 @@ class PiperEngine:
         voice_name: str | None = None,
     ) -> Iterator[Audio]:
         """Validate now, then yield one float32 chunk per sentence (first audio after one sentence)."""
+        chunks = self.stream_timed(
+            text, speed=speed, pitch=pitch, language=language, profile=profile, voice_name=voice_name
+        )
+        return (chunk.audio for chunk in chunks)
+
+    def stream_timed(
+        self,
+        text: str,
+        *,
+        speed: float = 1.0,
+        pitch: float = 0.0,
+        language: str | None = None,
+        profile: TimbreProfile | None = None,
+        voice_name: str | None = None,
+    ) -> Iterator[TimedChunk]:
+        """As `stream`, each chunk with its sentence's words timed (from Piper's durations)."""
         speed = check_speed(speed)
         pitch = check_pitch(pitch)
         self.check_language(language, voice_name)
@@ -268,7 +310,23 @@ class PiperSynthesizer:
         voice_name: str | None = None,
     ) -> Iterator[Audio]:
         """Validate now, then yield one float32 chunk per sentence."""
-        return self.engine.stream(
+        chunks = self.stream_timed(
+            text, speed=speed, pitch=pitch, language=language, profile=profile, voice_name=voice_name
+        )
+        return (chunk.audio for chunk in chunks)
+
+    def stream_timed(
+        self,
+        text: str,
+        *,
+        speed: float = 1.0,
+        pitch: float = 0.0,
+        language: str | None = None,
+        profile: TimbreProfile | None = None,
+        voice_name: str | None = None,
+    ) -> Iterator[TimedChunk]:
+        """As `stream`, each chunk with its sentence's words timed."""
+        return self.engine.stream_timed(
             text,
             speed=speed,
             pitch=pitch,

@@ -1,0 +1,114 @@
+"""Word timestamps of generated speech against forced alignment by Whisper.
+
+For joe (Piper), a Kokoro voice (af_heart) and a clone (LibriSpeech speaker M_1040, from
+tests/librispeech/), Harvard lists 1 and 2 are spoken at speed 1.0 and 1.25 with the words
+timed by the engines' own durations (`app.engines.base.timed_stream`, what the API returns).
+Whisper base transcribes the same audio with word timestamps; the two word lists are matched
+by spelling (difflib), and the error of each matched word's start is reported: median and 95th
+percentile (goal: <= 60 ms and <= 150 ms), with the share of words matched.
+
+    .venv/bin/python bench/word_timestamps.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore")
+
+from app.audio import decode_audio  # noqa: E402
+from app.core.config import Settings  # noqa: E402
+from app.engines import registry  # noqa: E402
+from app.engines.base import Synthesizer, timed_stream  # noqa: E402
+from app.engines.stt.whisper import resample_to_16k  # noqa: E402
+from app.engines.timing import WordTiming  # noqa: E402
+
+HARVARD = (
+    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
+    "It's easy to tell the depth of a well. These days a chicken leg is a rare dish. "
+    "Rice is often served in round bowls. The juice of lemons makes fine punch. "
+    "The box was thrown beside the parked truck. The hogs were fed chopped corn and garbage. "
+    "Four hours of steady work faced us. A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose. A rod is used to catch pink salmon. "
+    "The source of the huge river is the clear spring. Kick the ball straight and follow through. "
+    "Help the woman get back to her feet. A pot of tea helps to pass the evening. "
+    "Smoky fires lack flame and heat. The soft cushion broke the man's fall. "
+    "The salt breeze came across from the sea. The girl at the booth sold fifty bonds.",
+)
+SPEEDS = (1.0, 1.25)
+CLONE_SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "librispeech" / "M_1040-133433-0000.flac"
+
+
+def _key(word: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", word.lower())
+
+
+def start_errors(ours: list[WordTiming], heard: list[tuple[str, float, float]]) -> tuple[list[float], int]:
+    """|our start - Whisper's start| for each word both spell the same (in order)."""
+    a, b = [_key(w.word) for w in ours], [_key(w[0]) for w in heard]
+    errors = []
+    for block in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            errors.append(abs(ours[block.a + k].start - heard[block.b + k][1]))
+    return errors, len(ours)
+
+
+def clone_voice(settings: Settings) -> Synthesizer:
+    from app.cloning.pipeline import build_voice
+    from app.engines.voices import VoiceContext
+
+    sample = decode_audio(CLONE_SAMPLE.read_bytes(), max_seconds=60, max_sample_rate=48_000)
+    result = build_voice([sample], settings, lambda p: None)
+    return result.voice_artifact.synthesizer(VoiceContext("clone", settings, lambda key: b""))
+
+
+def main() -> None:
+    settings = Settings()
+    stt = registry.get_stt("base", settings)
+    from app.engines.tts.kokoro import KokoroSynthesizer, get_kokoro_engine
+
+    voices: list[tuple[str, Synthesizer]] = [
+        ("joe", registry.get_piper_engine("joe", settings)),
+        (
+            "af_heart (Kokoro)",
+            KokoroSynthesizer("af_heart", get_kokoro_engine(settings), (("af_heart", 1.0),)),
+        ),
+        ("clone of M_1040", clone_voice(settings)),
+    ]
+    print(
+        f"{'voice':22} {'speed':>5} {'words':>5} {'matched':>7} {'median ms':>9} {'p95 ms':>7} {'max ms':>7}"
+    )
+    for name, voice in voices:
+        for speed in SPEEDS:
+            errors: list[float] = []
+            total = 0
+            for text in HARVARD:
+                chunks = list(timed_stream(voice, text, speed=speed))
+                audio = np.concatenate([c.audio for c in chunks])
+                words = [w for c in chunks for w in c.words]
+                transcript = stt.transcribe(
+                    resample_to_16k(audio, voice.sample_rate),
+                    language="en",
+                    word_timestamps=True,
+                    vad_filter=False,
+                )
+                heard = [(w.word, w.start, w.end) for w in transcript.words]
+                found, n = start_errors(words, heard)
+                errors += found
+                total += n
+            e = np.array(errors) * 1000
+            print(
+                f"{name:22} {speed:5.2f} {total:5d} {len(e) / total:7.0%} {np.median(e):9.0f} "
+                f"{np.percentile(e, 95):7.0f} {e.max():7.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Word timestamps of generated speech: the engines' own durations, checked against the audio
+(Whisper's word timestamps of the same audio), through speed changes and the timbre transfer."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+import numpy as np
+import pytest
+
+from app.engines import registry
+from app.engines.base import Synthesizer, timed_stream
+from app.engines.stt.whisper import resample_to_16k
+from app.engines.timbre.profile import TimbreProfile
+from app.engines.timing import (
+    WordTiming,
+    character_timings,
+    phoneme_word_spans,
+    sentence_words,
+    with_duration_output,
+)
+
+TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+
+
+def _key(word: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", word.lower())
+
+
+def _heard(audio: np.ndarray, rate: int) -> list[tuple[str, float]]:
+    stt = registry.get_stt("base")
+    transcript = stt.transcribe(
+        resample_to_16k(audio, rate), language="en", word_timestamps=True, vad_filter=False
+    )
+    return [(w.word, w.start) for w in transcript.words]
+
+
+def _start_errors(words: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:
+    a, b = [_key(w.word) for w in words], [_key(w) for w, _ in heard]
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    return [
+        abs(words[m.a + k].start - heard[m.b + k][1])
+        for m in matcher.get_matching_blocks()
+        for k in range(m.size)
+    ]
+
+
+def _timed(voice: Synthesizer, text: str, speed: float = 1.0) -> tuple[np.ndarray, list[WordTiming]]:
+    chunks = list(timed_stream(voice, text, speed=speed))
+    return np.concatenate([c.audio for c in chunks]), [w for c in chunks for w in c.words]
+
+
+def _kokoro(profile: TimbreProfile | None = None) -> Synthesizer:
+    from app.core.config import Settings
+    from app.engines.tts.kokoro import KokoroSynthesizer, get_kokoro_engine
+
+    return KokoroSynthesizer("af_heart", get_kokoro_engine(Settings()), (("af_heart", 1.0),), profile=profile)
+
+
+def _voices() -> dict[str, Synthesizer]:
+    from app.engines.tts.piper import PiperSynthesizer
+
+    joe = registry.get_piper_engine("joe")
+    return {
+        "joe": joe,
+        "kokoro": _kokoro(),
+        # the clone path: a timbre profile through the streaming WORLD transformer
+        "joe+profile": PiperSynthesizer(
+            "clone", joe, TimbreProfile(f0_shift_semitones=3.0, formant_alpha=1.1)
+        ),
+        "kokoro+profile": _kokoro(TimbreProfile(f0_shift_semitones=-2.0, formant_alpha=0.95)),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "speed"), [("joe", 1.0), ("kokoro", 1.0), ("joe+profile", 1.6), ("kokoro+profile", 1.6)]
+)
+def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float) -> None:
+    voice = _voices()[name]
+    audio, words = _timed(voice, TEXT, speed)
+    rate = voice.sample_rate
+    assert [w.word for w in words] == TEXT.split()
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(w.end >= w.start for w in words)
+    assert words[-1].end == pytest.approx(len(audio) / rate, abs=0.35)  # the last word ends the audio
+    # Whisper's own word starts run early and wander (its timestamps come from attention, not
+    # an aligner): bench/word_timestamps.py reports the figures; this catches words timed
+    # against the wrong stretch of audio (a misplaced sentence or word is off by > 0.3 s).
+    errors = _start_errors(words, _heard(audio, rate))
+    assert len(errors) >= 0.7 * len(words)
+    assert float(np.median(errors)) < 0.15, errors
+    assert float(np.percentile(errors, 80)) < 0.3, errors
+
+
+def test_words_start_where_their_sound_starts() -> None:
+    """joe pauses at commas, so every word's first sound is an energy onset after a silence:
+    the engine's word starts are within 60 ms of it (from 10 ms RMS frames, 10% of the peak)."""
+    voice = registry.get_piper_engine("joe")
+    audio, words = _timed(voice, "Apple, banana, cherry, dates, melon, grape.")
+    hop = int(0.01 * voice.sample_rate)
+    rms = np.sqrt(np.mean(audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2, axis=1))
+    loud = rms > 0.1 * rms.max()
+    onsets = [i * 0.01 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - 15) : i].any()]
+    assert len(onsets) == len(words) == 6
+    for word, onset in zip(words, onsets, strict=True):
+        assert abs(word.start - onset) < 0.1, (word, onset)
+    assert float(np.median([abs(w.start - o) for w, o in zip(words, onsets, strict=True)])) < 0.06
+
+
+def test_a_faster_reading_has_earlier_words() -> None:
+    voice = registry.get_piper_engine("joe")
+    slow_audio, slow = _timed(voice, TEXT, 1.0)
+    fast_audio, fast = _timed(voice, TEXT, 2.0)
+    ratio = slow[-1].start / fast[-1].start
+    assert ratio == pytest.approx(len(slow_audio) / len(fast_audio), rel=0.12)
+    assert ratio > 1.6
+
+
+def test_the_models_return_their_durations() -> None:
+    joe = registry.get_piper_engine("joe")
+    assert joe.duration_output is not None
+    from app.core.config import Settings
+    from app.engines.tts.kokoro import get_kokoro_engine
+
+    assert get_kokoro_engine(Settings()).duration_output is not None
+    # A graph without a duration tensor is left as it is.
+    import onnx
+
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    model = onnx.helper.make_model(graph).SerializeToString()
+    assert with_duration_output(model) == (model, None)
+
+
+def test_phoneme_runs_become_words() -> None:
+    symbols = ["^", "h", "ə", "l", "oʊ", ",", " ", "w", "ɜː", "l", "d", ".", "$"]
+    samples = [100, 10, 10, 10, 10, 50, 20, 10, 10, 10, 10, 80, 100]
+    assert phoneme_word_spans(symbols, samples) == [(100, 140), (210, 250)]
+    words = sentence_words("Hello, world.", [(100, 140), (210, 250)], 100)
+    assert words == [WordTiming("Hello,", 1.0, 1.4), WordTiming("world.", 2.1, 2.5)]
+
+
+def test_words_the_phonemizer_splits_share_its_runs_in_order() -> None:
+    # "2024" is read as three words; "Dr." as one: counts differ, times stay ordered and inside.
+    spans = [(0, 100), (120, 200), (220, 300), (320, 400), (420, 500), (520, 600)]
+    words = sentence_words("In 2024 Dr. Smith left.", spans, 1000)
+    assert [w.word for w in words] == ["In", "2024", "Dr.", "Smith", "left."]
+    assert words[0].start == 0.0 and words[-1].end == 0.6
+    for a, b in zip(words, words[1:], strict=False):
+        assert a.start < a.end <= b.start < b.end
+    # No durations at all: the words share the length by letters.
+    even = sentence_words("ab abcd", [], 600, length=600)
+    assert even[1].start == pytest.approx(0.333, abs=0.01) and even[1].end == 1.0
+
+
+def test_characters_follow_their_words() -> None:
+    chars = character_timings([WordTiming("Hi", 0.0, 0.2), WordTiming("you", 0.3, 0.6)])
+    assert "".join(str(c["char"]) for c in chars) == "Hi you"
+    assert chars[2] == {"char": " ", "start": 0.2, "end": 0.3}
+    assert chars[-1]["end"] == 0.6 and chars[3]["start"] == 0.3
