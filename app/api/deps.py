@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.service import INVALID_CREDENTIALS, Principal, authenticate_api_key, authenticate_bearer
@@ -42,15 +42,46 @@ def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
+    return principal_from(
+        session, settings, api_key=api_key, bearer=bearer.credentials if bearer else None, bare=authorization
+    )
+
+
+def principal_from(
+    session: Session,
+    settings: Settings,
+    *,
+    api_key: str | None = None,
+    bearer: str | None = None,
+    bare: str | None = None,
+    query_key: str | None = None,
+) -> Principal:
+    """Who the credentials name: an X-API-Key, a Bearer key or JWT, a bare `Authorization: <key>`
+    (seed 002 sends no scheme word), or a `?key=` (WebSockets: browsers cannot set headers)."""
     if api_key:
         return authenticate_api_key(session, settings, api_key)
-    if bearer and bearer.credentials:
-        return authenticate_bearer(session, settings, bearer.credentials)
-    # Seed 002 sends `Authorization: <key>` with no scheme word.
-    bare = (authorization or "").strip()
-    if bare and " " not in bare:
-        return authenticate_bearer(session, settings, bare)
+    if bearer:
+        return authenticate_bearer(session, settings, bearer)
+    plain = (bare or "").strip()
+    if plain and " " not in plain:
+        return authenticate_bearer(session, settings, plain)
+    if query_key:
+        return authenticate_bearer(session, settings, query_key)
     raise Unauthorized(INVALID_CREDENTIALS)
+
+
+def websocket_principal(session: Session, settings: Settings, websocket: WebSocket) -> Principal:
+    """The same credentials as every HTTP route, read off a WebSocket's handshake."""
+    authorization = (websocket.headers.get("authorization") or "").strip()
+    scheme, _, credentials = authorization.partition(" ")
+    return principal_from(
+        session,
+        settings,
+        api_key=websocket.headers.get("x-api-key"),
+        bearer=credentials.strip() if scheme.lower() == "bearer" else None,
+        bare=authorization,
+        query_key=websocket.query_params.get("key"),
+    )
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

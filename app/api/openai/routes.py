@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from app.api.families import IDEMPOTENT, OPENAI, FamilyRouter
 from app.api.intake import read_upload
+from app.api.openai.live import speech_stream
 from app.api.openai.schemas import (
     MAX_INPUT_CHARS,
     SPEECH_FORMAT_EXAMPLES,
@@ -212,6 +213,8 @@ def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
     """The family's routes; mounted at /v1 and at /api/v1, each mount saying which paths under it
     the family `owns` where no route matches (app.api.families)."""
     router = FamilyRouter(family=OPENAI, owns=owns, tags=["openai"])
+    # Text in as it is written, audio and word timings out (protocol: app.api.openai.live).
+    router.add_api_websocket_route("/audio/speech/stream", speech_stream)
 
     @router.get("/models", response_model=ModelList)
     def list_models(principal: CurrentUser) -> dict[str, Any]:
