@@ -347,13 +347,18 @@ def test_clone_from_microphone_samples(
         browser.close()
 
 
-@pytest.mark.slow
-def test_speak_streams_audio_and_offers_download(page: Any, console_server: ConsoleServer) -> None:
+def open_speak(page: Any, console_server: ConsoleServer, text: str) -> None:
+    """Signed in, on the speak view, with `text` typed."""
     sign_in(page, console_server)
     page.click('a[data-view="speak"]')
     page.wait_for_selector("#speak-voice option", state="attached")
-    text = "Hello from the Chorus console. This sentence is streamed to the browser."
     page.fill("#speak-text", text)
+
+
+@pytest.mark.slow
+def test_speak_streams_audio_and_offers_download(page: Any, console_server: ConsoleServer) -> None:
+    text = "Hello from the Chorus console. This sentence is streamed to the browser."
+    open_speak(page, console_server, text)
     assert page.text_content("#speak-cost") == str(len(text.encode()))
     page.click("#speak-submit")
     state = wait_audio_loaded(page, "#speak-audio")
@@ -372,12 +377,96 @@ def test_speak_streams_audio_and_offers_download(page: Any, console_server: Cons
     no_page_errors(page)
 
 
+# Plays #speak-audio from the start and, every 70 ms until it ends, notes the time and the
+# highlighted word (and whether the words before it, and only those, are marked spoken).
+PLAY_AND_SAMPLE = """async () => {
+  const audio = document.getElementById('speak-audio');
+  const words = [...document.querySelectorAll('#speak-words .word')];
+  audio.pause();
+  audio.currentTime = 0;
+  await audio.play();
+  const samples = [];
+  const began = performance.now();
+  while (!audio.ended && performance.now() - began < 30000) {
+    await new Promise((resolve) => setTimeout(resolve, 70));
+    const lit = document.querySelectorAll('#speak-words .word.current');
+    const index = lit.length ? words.indexOf(lit[0]) : -1;
+    samples.push({
+      time: audio.currentTime,
+      lit: lit.length,
+      index,
+      start: index < 0 ? null : Number(words[index].dataset.start),
+      end: index < 0 ? null : Number(words[index].dataset.end),
+      spokenOk: index < 0 || words.every((w, i) => w.classList.contains('spoken') === (i < index)),
+    });
+  }
+  return { samples, ended: audio.ended, duration: audio.duration };
+}"""
+
+
+@pytest.mark.slow
+def test_speak_highlights_words_as_they_play(page: Any, console_server: ConsoleServer) -> None:
+    text = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+    expected = text.split()
+    open_speak(page, console_server, text)
+    with page.expect_request("**/v1/audio/speech") as sent:
+        page.click("#speak-submit")
+    assert sent.value.post_data_json["stream_format"] == "sse"  # audio and words in one stream
+
+    # The words arrive with the audio that says them: one span per word of the text, in order.
+    page.wait_for_function(
+        "n => document.querySelectorAll('#speak-words .word').length === n",
+        arg=len(expected),
+        timeout=AUDIO_TIMEOUT_MS,
+    )
+    page.wait_for_function("() => document.getElementById('speak-status').textContent.startsWith('Done')")
+    assert page.get_attribute("#speak-audio", "data-delivery") == "stream"
+    spans = page.locator("#speak-words .word")
+    assert spans.all_text_contents() == expected
+    assert page.is_visible("#speak-words")
+    starts = [float(s) for s in spans.evaluate_all("ws => ws.map(w => w.dataset.start)")]
+    assert starts == sorted(starts) and starts[-1] > 1.0
+
+    played = page.evaluate(PLAY_AND_SAMPLE)
+    assert played["ended"], played
+    samples = played["samples"]
+    lit = [s for s in samples if s["index"] >= 0]
+    assert len(lit) >= len(samples) / 2, samples  # a word is lit most of the time it plays
+    for sample in samples:
+        assert sample["lit"] <= 1 and sample["spokenOk"], sample
+    for sample in lit:
+        assert sample["start"] - 0.15 <= sample["time"] <= sample["end"] + 0.3, sample
+    seen = [s["index"] for s in lit]
+    assert seen == sorted(seen), seen  # the highlight only moves forward while it plays
+    assert len(set(seen)) >= 3, seen
+
+    # Clicking a word seeks the audio to it (and the highlight follows while paused, too).
+    page.evaluate("() => document.getElementById('speak-audio').pause()")
+    spans.last.click()
+    page.wait_for_function(
+        "() => { const ws = document.querySelectorAll('#speak-words .word');"
+        " return ws[ws.length - 1].classList.contains('current'); }"
+    )
+    at = page.evaluate(
+        "() => { const ws = document.querySelectorAll('#speak-words .word');"
+        " return { time: document.getElementById('speak-audio').currentTime,"
+        " start: Number(ws[ws.length - 1].dataset.start),"
+        " spoken: document.querySelectorAll('#speak-words .word.spoken').length,"
+        " lit: document.querySelectorAll('#speak-words .word.current').length }; }"
+    )
+    assert abs(at["time"] - at["start"]) < 0.05, at
+    assert at["spoken"] == len(expected) - 1 and at["lit"] == 1, at
+    shot(page, "08-speak-words")
+    no_page_errors(page)
+
+
 @pytest.mark.slow
 def test_speak_as_background_job(page: Any, console_server: ConsoleServer) -> None:
     sign_in(page, console_server)
     page.click('a[data-view="speak"]')
     page.wait_for_selector("#speak-voice option", state="attached")
-    page.fill("#speak-text", "This one goes through the job queue.")
+    text = "This one goes through the job queue."
+    page.fill("#speak-text", text)
     page.check('input[name="speak-mode"][value="job"]')
     page.select_option("#speak-format", "wav")
     page.click("#speak-submit")
@@ -387,6 +476,11 @@ def test_speak_as_background_job(page: Any, console_server: ConsoleServer) -> No
     assert link and "/api/v1/files/" in link
     assert page.get_attribute("#speak-download", "download") == "speech.wav"
     assert "Done" in page.text_content("#speak-status")
+    # The job's captions (json) show as the clip's words once it is done.
+    page.wait_for_function(
+        "n => document.querySelectorAll('#speak-words .word').length === n", arg=len(text.split())
+    )
+    assert page.locator("#speak-words .word").all_text_contents() == text.split()
     no_page_errors(page)
 
 

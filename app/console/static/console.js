@@ -537,6 +537,184 @@
     audio.dataset.delivery = "";
     audio.load();
     $("speak-download").hidden = true;
+    transcript.reset();
+  }
+
+  /* The words of the clip under #speak-audio: one span per word, `current` on the word being said
+   * (its [start, end) holds audio.currentTime, or it just ended and the next has not begun), `spoken`
+   * on those before it; a click seeks to the word. Kept in step by timeupdate/seeking and, while
+   * playing, every animation frame. */
+  const transcript = {
+    words: [], // {start, end, node}, in order
+    spoken: -1, // how many words are marked said (-1: none marked yet)
+    current: -2, // index of the highlighted word, -1: none
+    frame: 0,
+    // Seeking lands a hair before the asked time (microsecond media clocks): 10 ms of lead.
+    LEAD_S: 0.01,
+    // A word stays lit through a short silence before the next one (no flicker between words).
+    BRIDGE_S: 0.15,
+
+    reset() {
+      this.stop();
+      this.words = [];
+      this.spoken = -1;
+      this.current = -2;
+      const box = $("speak-words");
+      box.replaceChildren();
+      box.hidden = true;
+    },
+
+    add(words) {
+      if (!Array.isArray(words)) return;
+      const box = $("speak-words");
+      for (const word of words) {
+        const start = Number(word && word.start);
+        const end = Number(word && word.end);
+        if (!word || typeof word.word !== "string" || !Number.isFinite(start) || !Number.isFinite(end)) continue;
+        const node = el("span", {
+          className: "word", text: word.word, dataset: { start: String(start), end: String(end) },
+        });
+        if (this.words.length) box.append(" ");
+        box.append(node);
+        this.words.push({ start, end: Math.max(start, end), node });
+      }
+      box.hidden = this.words.length === 0;
+      this.spoken = -1; // the new words take their classes at the next sync
+      this.sync();
+    },
+
+    sync() {
+      const words = this.words;
+      if (!words.length) return;
+      const t = $("speak-audio").currentTime + this.LEAD_S;
+      // Words are in order and do not overlap: the first `spoken` ones end at or before t.
+      let lo = 0;
+      let hi = words.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (words[mid].end <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      let current = -1;
+      if (lo < words.length && words[lo].start <= t) current = lo;
+      else if (lo > 0 && t < words[lo - 1].end + this.BRIDGE_S) current = lo - 1;
+      const spoken = current >= 0 ? current : lo; // the words before the lit one
+      if (spoken === this.spoken && current === this.current) return;
+      const from = Math.min(spoken, this.spoken < 0 ? 0 : this.spoken);
+      const to = this.spoken < 0 ? words.length : Math.max(spoken, this.spoken);
+      for (let i = from; i < to; i += 1) words[i].node.classList.toggle("spoken", i < spoken);
+      if (this.current >= 0 && this.current < words.length) words[this.current].node.classList.remove("current");
+      if (current >= 0) {
+        const node = words[current].node;
+        node.classList.add("current");
+        // A long transcript scrolls in its own box (never the page) to keep the word in view.
+        const box = node.parentNode;
+        if (box.scrollHeight > box.clientHeight
+          && (node.offsetTop < box.scrollTop || node.offsetTop + node.offsetHeight > box.scrollTop + box.clientHeight)) {
+          box.scrollTop = Math.max(0, node.offsetTop - box.clientHeight / 3);
+        }
+      }
+      this.spoken = spoken;
+      this.current = current;
+    },
+
+    start() {
+      if (this.frame) return;
+      const tick = () => {
+        this.sync();
+        this.frame = requestAnimationFrame(tick);
+      };
+      this.frame = requestAnimationFrame(tick);
+    },
+
+    stop() {
+      if (this.frame) cancelAnimationFrame(this.frame);
+      this.frame = 0;
+    },
+
+    seekTo(event) {
+      const node = event.target.closest && event.target.closest(".word");
+      const word = node && this.words.find((w) => w.node === node);
+      if (!word) return;
+      const audio = $("speak-audio");
+      if (!audio.getAttribute("src")) return;
+      audio.currentTime = word.start;
+      this.sync();
+    },
+  };
+
+  function watchTranscript(audio) {
+    audio.addEventListener("play", () => transcript.start());
+    for (const name of ["pause", "ended", "emptied"]) audio.addEventListener(name, () => transcript.stop());
+    for (const name of ["timeupdate", "seeking", "seeked", "pause", "ended"]) {
+      audio.addEventListener(name, () => transcript.sync());
+    }
+    $("speak-words").addEventListener("click", (event) => transcript.seekTo(event));
+  }
+
+  // The body of a response, chunk by chunk; leaving the loop early cancels the download.
+  async function* responseChunks(response) {
+    if (!response.body) {
+      yield new Uint8Array(await response.arrayBuffer());
+      return;
+    }
+    const reader = response.body.getReader();
+    let finished = false;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) { finished = true; return; }
+        yield value;
+      }
+    } finally {
+      if (!finished) reader.cancel().catch(() => {});
+    }
+  }
+
+  // Server-sent events as parsed JSON (their `data:` lines).
+  async function* sseEvents(chunks) {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const parse = (block) => {
+      const data = block.split("\n")
+        .filter((line) => line.startsWith("data:"))
+        .map((line) => line.slice(line.startsWith("data: ") ? 6 : 5))
+        .join("\n");
+      if (!data || data === "[DONE]") return null;
+      try { return JSON.parse(data); } catch { return null; }
+    };
+    for await (const chunk of chunks) {
+      buffer += decoder.decode(chunk, { stream: true }).replace(/\r/g, "");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const event = parse(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+        if (event) yield event;
+      }
+    }
+    const last = parse(buffer + decoder.decode().replace(/\r/g, ""));
+    if (last) yield last;
+  }
+
+  function base64Bytes(text) {
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  // The audio of /v1/audio/speech's SSE events (speech.audio.delta); its words go to onWords.
+  async function* speechEventAudio(chunks, onWords) {
+    for await (const event of sseEvents(chunks)) {
+      if (!event || typeof event !== "object") continue;
+      if (event.type === "speech.audio.delta" && typeof event.audio === "string") {
+        if (event.audio) yield base64Bytes(event.audio);
+      } else if (event.type === "speech.audio.words") {
+        onWords(event.words);
+      } else if (event.type === "error") {
+        throw new ApiError(0, errorText(event, 0));
+      }
+    }
   }
 
   function objectUrl(source) {
@@ -546,8 +724,8 @@
   }
 
   // Plays MP3 as it arrives through Media Source Extensions; falls back to one Blob at the end.
-  async function playStream(response, audio, mime, run) {
-    const reader = response.body.getReader();
+  // `source`: the audio bytes as they come (an async iterable of Uint8Array).
+  async function playStream(source, audio, mime, run) {
     const chunks = [];
     let sourceBuffer = null;
     let mediaSource = null;
@@ -579,10 +757,8 @@
     });
     let received = 0;
     let started = false;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (run !== speakRun) { reader.cancel().catch(() => {}); return null; }
-      if (done) break;
+    for await (const value of source) {
+      if (run !== speakRun) return null; // leaving the loop cancels the download
       chunks.push(value);
       received += value.byteLength;
       setSpeakStatus(`Receiving audio… ${formatNumber(Math.round(received / 1024))} KB`);
@@ -618,7 +794,7 @@
     try {
       response = await api("/v1/audio/speech", {
         method: "POST", raw: true,
-        json: { model: "tts-1", input: text, voice: voiceId, response_format: "mp3" },
+        json: { model: "tts-1", input: text, voice: voiceId, response_format: "mp3", stream_format: "sse" },
       });
     } catch (exc) {
       // No speech route on this server: the native job route does the same work, just not live.
@@ -627,15 +803,15 @@
       }
       throw exc;
     }
-    const mime = (response.headers.get("content-type") || "audio/mpeg").split(";")[0].trim() || "audio/mpeg";
-    const blob = response.body
-      ? await playStream(response, audio, mime, run)
-      : await response.blob();
+    // SSE: base64 MP3 in speech.audio.delta events, each followed by the words it finished saying.
+    // A server that ignores stream_format answers plain audio (and no words).
+    const type = response.headers.get("content-type") || "";
+    const sse = type.includes("text/event-stream");
+    const mime = sse ? "audio/mpeg" : type.split(";")[0].trim() || "audio/mpeg";
+    const onWords = (words) => { if (run === speakRun) transcript.add(words); };
+    const source = sse ? speechEventAudio(responseChunks(response), onWords) : responseChunks(response);
+    const blob = await playStream(source, audio, mime, run);
     if (run !== speakRun || !blob) return;
-    if (!response.body) {
-      audio.dataset.delivery = "whole";
-      playAudio(audio, objectUrl(blob));
-    }
     offerDownload(objectUrl(blob), "speech.mp3");
     setSpeakStatus(`Done: ${formatNumber(Math.round(blob.size / 1024))} KB of audio.`);
   }
@@ -658,12 +834,26 @@
         offerDownload(state.output_url, `speech.${state.audio_format || format}`);
         const seconds = typeof state.duration === "number" ? ` (${state.duration.toFixed(1)} s)` : "";
         setSpeakStatus(`Done${seconds}. Job ${jobId}.`);
+        await showJobWords(jobId, run);
         return;
       }
       if (state.status === "failed") throw new Error(state.error_message || "The job failed.");
       const progress = typeof state.progress === "number" ? ` ${state.progress}%` : "";
       setSpeakStatus(`Job ${jobId}: ${state.status}${progress}`);
     }
+  }
+
+  // The words of a completed job, timed by the engine that spoke them (none on older jobs).
+  async function showJobWords(jobId, run) {
+    let captions;
+    try {
+      captions = await api(`/api/v1/voice/tts-jobs/${encodeURIComponent(jobId)}/captions`, {
+        query: { format: "json" },
+      });
+    } catch {
+      return; // the audio plays all the same
+    }
+    if (run === speakRun && captions) transcript.add(captions.words);
   }
 
   async function submitSpeak(event) {
@@ -870,6 +1060,7 @@
 
     watchAudio($("preview-audio"));
     watchAudio($("speak-audio"));
+    watchTranscript($("speak-audio"));
 
     if (token()) showApp();
     else signOut();
