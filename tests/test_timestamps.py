@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -164,3 +165,21 @@ def test_characters_follow_their_words() -> None:
     assert "".join(str(c["char"]) for c in chars) == "Hi you"
     assert chars[2] == {"char": " ", "start": 0.2, "end": 0.3}
     assert chars[-1]["end"] == 0.6 and chars[3]["start"] == 0.3
+
+
+def test_a_voice_without_durations_shares_each_sentence_by_letters() -> None:
+    """XTTS and other engines that only stream audio: each sentence chunk's words share it."""
+
+    class Plain:
+        sample_rate = 1000
+        languages = frozenset({"en"})
+
+        def stream(self, text: str, **_: object) -> Iterator[np.ndarray]:
+            yield np.zeros(1000, dtype=np.float32)  # "Hi there." takes 1 s
+            yield np.zeros(500, dtype=np.float32)  # "Go." takes 0.5 s
+
+    chunks = list(timed_stream(Plain(), "Hi there. Go."))
+    words = [w for c in chunks for w in c.words]
+    assert [w.word for w in words] == ["Hi", "there.", "Go."]
+    assert words[0].start == 0.0 and words[1].end == 1.0
+    assert words[2].start == 1.0 and words[2].end == 1.5
