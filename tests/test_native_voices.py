@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from app.audio import decode_audio
@@ -450,3 +451,31 @@ def test_ratings_make_avg_rating_real(embedded: AppHarness) -> None:
     analytics = c.get(f"{V}/analytics/usage", headers=alice.headers, params={"voice_id": joe}).json()
     assert analytics["avg_rating"] == 4.5
     assert c.get(f"{V}/analytics/usage", headers=bob.headers).json()["avg_rating"] == 0.0
+
+
+@pytest.mark.slow
+def test_generate_in_a_telephony_format(embedded: AppHarness) -> None:
+    """audio_format takes the rated names too: raw G.711 mu-law at 8 kHz for a phone line."""
+    from tests.test_openai_speech import _raw
+
+    account = embedded.make_user(credits=1000)
+    c, h = embedded.client, account.headers
+    joe = _builtin(embedded)
+    text = "Your call is important to us."
+    job = c.post(
+        f"{V}/voices/{joe.voice_id}/generate",
+        headers=h,
+        json={"input_text": text, "audio_format": "ulaw_8000"},
+    )
+    assert job.status_code == 202, job.text
+    status = _poll(c, f"{V}/tts-jobs/{job.json()['job_id']}/status", h, ("completed", "failed"))
+    assert status["status"] == "completed" and status["audio_format"] == "ulaw_8000"
+    data = _download(embedded, status["output_url"])
+    assert len(data) == pytest.approx(8000 * status["duration"], rel=0.03)  # one byte a sample, no header
+    samples = _raw(data, "mulaw", 8000)
+    assert np.abs(samples).max() > 0.1
+    refused = c.post(
+        f"{V}/voices/{joe.voice_id}/generate", headers=h, json={"input_text": text, "audio_format": "ulaw"}
+    )
+    assert refused.status_code == 400 and "ulaw_8000" in refused.text
+    assert _credits(embedded, account) == 1000 - len(text.encode())

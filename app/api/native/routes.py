@@ -9,7 +9,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.common import download_url, iso
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
@@ -27,7 +27,7 @@ from app.api.native.schemas import (
     VoicePreview,
     native_voice,
 )
-from app.audio import content_type
+from app.audio import check_format, content_type
 from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.errors import InvalidInput
@@ -46,7 +46,25 @@ from app.voices.usage import generation_counts, rating_means
 router = FamilyRouter(family=NATIVE, prefix="/api/v1/voice", tags=["native"])
 
 MAX_PAGE = 50
-AudioFormat = Literal["mp3", "wav", "ogg", "opus", "flac", "aac", "pcm"]
+
+
+def _audio_format(value: str) -> str:
+    """The canonical name of a format `check_format` takes: the plain names and the rated ones."""
+    try:
+        return check_format(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from exc
+
+
+AudioFormat = Annotated[
+    str,
+    AfterValidator(_audio_format),
+    Field(
+        max_length=32,
+        description="mp3, wav, ogg, opus, flac, aac, pcm; also ulaw_8000, alaw_8000, <format>_<rate> "
+        "(e.g. pcm_16000) and mp3_<rate>_<kbps> (e.g. mp3_44100_128)",
+    ),
+]
 
 
 def _render_voices(
