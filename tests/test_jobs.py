@@ -130,7 +130,11 @@ def served_settings(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterat
     dispose_engines()
 
 
-def _start_worker(settings: Settings, *, burst: bool = False) -> subprocess.Popen[bytes]:
+def _start_worker(
+    settings: Settings, *, burst: bool = False, defaults: bool = False
+) -> subprocess.Popen[bytes]:
+    """A `chorus worker` process; `defaults`: with the shipped lease and reconciler interval
+    (otherwise the test's short lease and no reconciler of its own)."""
     env = {
         **os.environ,
         "CHORUS_ENV": "test",
@@ -139,9 +143,12 @@ def _start_worker(settings: Settings, *, burst: bool = False) -> subprocess.Pope
         "CHORUS_REDIS_URL": settings.redis_url or "",
         "CHORUS_STORAGE_URL": settings.resolved_storage_url,
         "CHORUS_SECRET_KEY": TEST_SECRET,
-        "CHORUS_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
-        "CHORUS_RECONCILE_INTERVAL_SECONDS": "3600",
     }
+    if not defaults:
+        env |= {
+            "CHORUS_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
+            "CHORUS_RECONCILE_INTERVAL_SECONDS": "3600",
+        }
     args = [sys.executable, "-m", "app", "worker"] + (["--burst"] if burst else [])
     # Logs go to a file: an unread pipe fills up and blocks a chatty worker.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +212,46 @@ def test_worker_killed_mid_job_is_requeued_and_completes(served_settings: Settin
         _stop(survivor)
     assert (job.status, job.attempts) == ("completed", 2)
     _check_ledger(served_settings, user, 900)
+
+
+@pytest.fixture
+def shipped_settings(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Postgres + Redis with the lease and reconciler interval a deployment gets by default."""
+    settings = make_settings(tmp_path, database_url=postgres_url, redis_url=redis_url)
+    upgrade(settings)
+    yield settings
+    reset_queues()
+    dispose_engines()
+
+
+def test_a_killed_workers_job_moves_to_another_worker_by_itself(shipped_settings: Settings) -> None:
+    """kill -9 mid-job with a second worker idle: with the shipped settings (20 s lease renewed
+    by the heartbeat, a reconciler pass every 5 s in every worker) the job runs again on the
+    second worker within about 25 s, nobody calling the reconciler by hand (was 336 s with a
+    300 s lease); it completes once and the credits are captured once."""
+    settings = shipped_settings
+    assert settings.job_lease_seconds <= 20 and settings.reconcile_interval_seconds <= 5
+    user = _new_user(settings)
+    job_id = _create(settings, user, credits=100, seconds=4)
+    first = _start_worker(settings, defaults=True)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_for(settings, job_id, lambda j: j.status == "processing" and j.progress >= 10)
+        second = _start_worker(settings, defaults=True)
+        killed = time.monotonic()
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        _wait_for(settings, job_id, lambda j: j.attempts == 2, timeout=90)
+        resumed_after = time.monotonic() - killed
+        job = _wait_for(settings, job_id, _final)
+    finally:
+        _stop(first)
+        if second is not None:
+            _stop(second)
+    print(f"killed worker's job running again after {resumed_after:.1f} s")
+    assert resumed_after < settings.job_lease_seconds + 3 * settings.reconcile_interval_seconds + 5
+    assert (job.status, job.attempts) == ("completed", 2)
+    _check_ledger(settings, user, 900)
 
 
 def test_killed_on_the_last_attempt_fails_and_releases(served_settings: Settings) -> None:

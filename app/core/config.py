@@ -109,7 +109,10 @@ class Settings(BaseSettings):
     costs: CostsTable = Field(default_factory=CostsTable)
 
     # Jobs.
-    job_lease_seconds: int = 300
+    # A worker's heartbeat renews its lease every third of it; a killed worker's lease runs out
+    # within this, and the next reconciler pass (below) hands the job to another worker:
+    # ~20-25 s from kill -9 to the job running again (was 336 s with a 300 s lease).
+    job_lease_seconds: int = 20
     # Hard cap on one attempt in an RQ worker; leases are heartbeat-extended, so this is not tied to them.
     job_timeout_seconds: int = 1800
     job_max_attempts: int = 3
@@ -119,7 +122,7 @@ class Settings(BaseSettings):
     # API, so request handling keeps the CPU when cores are saturated. 0 runs them at normal priority
     # (Whisper's decoding threads still one step down: faster, see WhisperEngine).
     compute_nice: int = Field(default=10, ge=0, le=19)
-    reconcile_interval_seconds: float = 30.0
+    reconcile_interval_seconds: float = 5.0  # expired leases and lost queue entries; two cheap queries
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
