@@ -78,6 +78,7 @@ def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty"
     from redis import Redis
     from rq import SimpleWorker
 
+    from app.core.bootstrap import model_janitor
     from app.core.db import dispose_engines
     from app.core.priority import lower_current_thread
     from app.jobs.queue import RQ_QUEUE_NAME, tie_children_to_this_process
@@ -98,10 +99,13 @@ def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty"
     connection = Redis.from_url(settings.redis_url)
     reconciler = ReconcilerThread(settings, settings.reconcile_interval_seconds)
     reconciler.start()
+    janitor = model_janitor(settings)  # a worker's models leave memory when idle too
+    janitor.start()
     tie_children_to_this_process()  # RQ's scheduler is forked below; it must not outlive us
     # SimpleWorker runs jobs in this process, so loaded models are reused across jobs.
     SimpleWorker([RQ_QUEUE_NAME], connection=connection).work(burst=burst, with_scheduler=True)
     reconciler.stop()
+    janitor.stop()
 
 
 @users_cli.command("create")

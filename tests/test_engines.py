@@ -269,6 +269,34 @@ def test_registry_loads_once_under_concurrent_threads(clean_registry: Any) -> No
     assert registry.load_counts["fake"] == 1
 
 
+def test_idle_models_leave_memory_and_come_back_on_use(clean_registry: Any) -> None:
+    import time
+
+    from app.engines import cache
+
+    first = registry.load_once("fake-a", object)
+    registry.load_once("fake-b", object)
+    cache.pin("fake-b")  # a preloaded model stays
+    assert set(registry.loaded_models()) == {"fake-a", "fake-b"}
+    assert cache.unload_idle(60) == []  # used just now
+    assert cache.unload_idle(0, now=time.monotonic() + 3600) == []  # TTL 0: nothing ever leaves
+    assert cache.unload_idle(60, now=time.monotonic() + 61) == ["fake-a"]
+    assert set(registry.loaded_models()) == {"fake-b"} and registry.unload_counts == {"fake-a": 1}
+    again = registry.load_once("fake-a", object)  # the next use loads it again
+    assert again is not first and registry.load_counts["fake-a"] == 2
+
+
+def test_preload_list_loads_and_pins(clean_registry: Any, tmp_path: Path) -> None:
+    import time
+
+    from app.engines import cache
+
+    s = _settings(tmp_path).model_copy(update={"preload_models": ["joe", "no-such-model"]})
+    registry.warm_up(s)  # an unknown name only logs
+    assert set(registry.loaded_models()) == {"piper:joe"}
+    assert cache.unload_idle(1, now=time.monotonic() + 3600) == []
+
+
 def test_registry_unknown_names(clean_registry: Any, tmp_path: Path) -> None:
     s = _settings(tmp_path)
     with pytest.raises(NotFound):

@@ -137,6 +137,12 @@ def test_health_ready_metrics_docs(embedded: AppHarness) -> None:
     assert 'chorus_http_requests_total{method="GET",route="/api/v1/credits",status="200"}' in metrics
     assert "chorus_http_request_duration_seconds_bucket" in metrics
     assert "chorus_queue_depth" in metrics
+    # Models: what is loaded (the preload list: joe and Whisper base) and the process's memory.
+    loaded = ready.json()["checks"]["models"]["loaded"]
+    assert {"piper:joe", "whisper:base"} <= set(loaded)
+    assert 'chorus_model_loaded{model="piper:joe"} 1.0' in metrics
+    assert 'chorus_model_loads_total{model="piper:joe"}' in metrics
+    assert "process_resident_memory_bytes" in metrics
     assert c.get("/openapi.json").status_code == 200
     assert c.get("/docs").status_code == 200
 

@@ -14,6 +14,7 @@ from app.api.families import NATIVE, FamilyRouter
 from app.core.db import ping_database
 from app.core.errors import DomainError
 from app.core.security import issue_jwt
+from app.engines import registry
 from app.jobs.queue import get_queue
 from app.jobs.service import count_jobs_by_kind_and_status
 from app.storage import get_store
@@ -21,6 +22,9 @@ from app.storage import get_store
 router = FamilyRouter(family=NATIVE, tags=["platform"])
 
 JOBS = Gauge("chorus_jobs", "Jobs by kind and status", ["kind", "status"])
+MODEL_LOADS = Gauge("chorus_model_loads_total", "Times each model was loaded in this process", ["model"])
+MODEL_UNLOADS = Gauge("chorus_model_unloads_total", "Times each model was unloaded for idleness", ["model"])
+MODELS_LOADED = Gauge("chorus_model_loaded", "1 while the model is in memory", ["model"])
 QUEUE_DEPTH = Gauge("chorus_queue_depth", "Jobs waiting in the queue")
 
 
@@ -65,9 +69,11 @@ def ready(request: Request, settings: SettingsDep) -> JSONResponse:
             checks[name] = f"error: {exc.message}"
         except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}"
-    models_probe = getattr(request.app.state, "models_status", None)
-    if models_probe is not None:
-        checks["models"] = models_probe()
+    # Which models are in memory now and for how long each has been idle (informational).
+    checks["models"] = {
+        "loaded": registry.loaded_models(),
+        "idle_ttl_seconds": settings.model_idle_ttl_seconds,
+    }
     ok = all(v == "ok" for k, v in checks.items() if k != "models")
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
@@ -87,6 +93,12 @@ def metrics(session: SessionDep, settings: SettingsDep) -> Response:
         QUEUE_DEPTH.set(get_queue(settings).depth())
     except Exception:
         QUEUE_DEPTH.set(-1)
+    # Resident memory is prometheus-client's own process_resident_memory_bytes.
+    loaded = registry.loaded_models()
+    for name in set(registry.load_counts) | set(registry.unload_counts):
+        MODEL_LOADS.labels(name).set(registry.load_counts.get(name, 0))
+        MODEL_UNLOADS.labels(name).set(registry.unload_counts.get(name, 0))
+        MODELS_LOADED.labels(name).set(1 if name in loaded else 0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.core.db import session_scope
+from app.engines.cache import ModelJanitor
 from app.jobs.queue import get_queue
 from app.jobs.reconciler import ReconcilerThread, reconcile
 
@@ -24,6 +25,7 @@ def ensure_first_admin(settings: Settings) -> str | None:
 @dataclass
 class BackgroundHandles:
     reconciler: ReconcilerThread
+    janitor: ModelJanitor
 
 
 def start_background(settings: Settings) -> BackgroundHandles:
@@ -41,8 +43,17 @@ def start_background(settings: Settings) -> BackgroundHandles:
         log.exception("start-up reconcile failed")
     thread = ReconcilerThread(settings, settings.reconcile_interval_seconds)
     thread.start()
-    return BackgroundHandles(reconciler=thread)
+    janitor = model_janitor(settings)
+    janitor.start()
+    return BackgroundHandles(reconciler=thread, janitor=janitor)
+
+
+def model_janitor(settings: Settings) -> ModelJanitor:
+    """Drops models idle for `model_idle_ttl_seconds` (checked every quarter of it, at most 60 s)."""
+    ttl = settings.model_idle_ttl_seconds
+    return ModelJanitor(ttl, min(60.0, max(1.0, ttl / 4)) if ttl > 0 else 3600.0)
 
 
 def stop_background(handles: BackgroundHandles) -> None:
     handles.reconciler.stop()
+    handles.janitor.stop()

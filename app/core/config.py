@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     secret_key: SecretStr | None = None
     models_dir: Path | None = None
-    # Load Piper and warm Resemblyzer at start so the first request is not the slow one.
+    # Models load on first use and leave memory after `model_idle_ttl_seconds` unused (0: never).
+    # `preload_models` load at start and stay (joe, kokoro, whisper-base, speaker-encoder), so
+    # the first request is not the slow one; `warm_models=false` preloads nothing.
     warm_models: bool = True
+    preload_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["joe", "whisper-base"])
+    model_idle_ttl_seconds: float = Field(default=600.0, ge=0)
     # Threads per Piper synthesis (0: onnxruntime's default, all cores). 1 lets concurrent
     # requests scale across cores instead of contending inside each synthesis.
     tts_threads: int = 0
@@ -123,6 +127,17 @@ class Settings(BaseSettings):
     # (Whisper's decoding threads still one step down: faster, see WhisperEngine).
     compute_nice: int = Field(default=10, ge=0, le=19)
     reconcile_interval_seconds: float = 5.0  # expired leases and lost queue entries; two cheap queries
+
+    @field_validator("preload_models", mode="before")
+    @classmethod
+    def _model_list(cls, value: Any) -> Any:
+        """CHORUS_PRELOAD_MODELS as a comma-separated list (or JSON); "" preloads nothing."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            return [str(m).strip().lower() for m in value if str(m).strip()]
+        return value
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod

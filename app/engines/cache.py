@@ -6,11 +6,20 @@ and loading is double-checked, so concurrent first requests load a model once wh
 for other models are not blocked. Workers load after fork (never share loaded models across a
 fork). It sits below the engine modules so that they can load through it; callers use the
 typed getters of `app.engines.registry`.
+
+Models come and go: `unload_idle` drops those unused for a while (the `ModelJanitor` thread calls
+it; `pin` keeps the preloaded ones), and the next use loads them again. A request that still
+holds a dropped model finishes with it; its memory goes back to the OS after that.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +31,11 @@ _models: dict[str, object] = {}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 load_counts: dict[str, int] = {}  # how many times each model was actually loaded (tests, /ready)
+unload_counts: dict[str, int] = {}  # how many times each was dropped for idleness (/metrics)
+_last_used: dict[str, float] = {}  # time.monotonic() of each model's last use
+_pinned: set[str] = set()  # never dropped (the operator's preload list)
+
+log = logging.getLogger(__name__)
 
 
 def _lock_for(name: str) -> threading.Lock:
@@ -34,6 +48,7 @@ def _lock_for(name: str) -> threading.Lock:
 
 def load_once(name: str, loader: Callable[[], T]) -> T:
     """The model cached under `name`, made by `loader` the first time (once, even when raced)."""
+    _last_used[name] = time.monotonic()
     model = _models.get(name)
     if model is not None:
         return cast(T, model)
@@ -43,11 +58,69 @@ def load_once(name: str, loader: Callable[[], T]) -> T:
             model = loader()
             _models[name] = model
             load_counts[name] = load_counts.get(name, 0) + 1
+            _last_used[name] = time.monotonic()
     return cast(T, model)
 
 
 def is_loaded(name: str) -> bool:
     return name in _models
+
+
+def pin(name: str) -> None:
+    """Keep `name` loaded whatever its idle time (preloaded models)."""
+    _pinned.add(name)
+
+
+def loaded_models() -> dict[str, float]:
+    """Each loaded model and the seconds since it was last used."""
+    now = time.monotonic()
+    return {name: round(now - _last_used.get(name, now), 1) for name in list(_models)}
+
+
+def unload_idle(idle_seconds: float, *, now: float | None = None) -> list[str]:
+    """Drop the models (not pinned) unused for `idle_seconds` or more; 0 keeps everything."""
+    if idle_seconds <= 0:
+        return []
+    dropped = []
+    for name in list(_models):
+        if name in _pinned:
+            continue
+        with _lock_for(name):  # not while it is being loaded
+            clock = time.monotonic() if now is None else now
+            if name in _models and clock - _last_used.get(name, clock) >= idle_seconds:
+                del _models[name]
+                unload_counts[name] = unload_counts.get(name, 0) + 1
+                dropped.append(name)
+    if dropped:
+        log.info("unloaded idle models: %s", ", ".join(dropped))
+        gc.collect()
+        _return_freed_memory()
+    return dropped
+
+
+def _return_freed_memory() -> None:
+    """glibc keeps freed arenas; malloc_trim hands them back so the process's RSS falls."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class ModelJanitor(threading.Thread):
+    """Drops idle models every `interval` seconds (stopped with the server)."""
+
+    def __init__(self, idle_seconds: float, interval: float) -> None:
+        super().__init__(daemon=True, name="chorus-model-janitor")
+        self.idle_seconds, self.interval = idle_seconds, interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                unload_idle(self.idle_seconds)
+            except Exception:
+                log.exception("unloading idle models failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()
 
 
 def reset() -> None:
@@ -56,6 +129,9 @@ def reset() -> None:
         _models.clear()
         _locks.clear()
         load_counts.clear()
+        unload_counts.clear()
+        _last_used.clear()
+        _pinned.clear()
 
 
 @dataclass(frozen=True)

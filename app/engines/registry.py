@@ -22,7 +22,16 @@ from app.core.config import Settings, get_settings
 from app.core.errors import NotFound
 from app.engines import catalogue
 from app.engines.base import Synthesizer
-from app.engines.cache import ModelSource, is_loaded, load_counts, load_once, reset
+from app.engines.cache import (
+    ModelSource,
+    is_loaded,
+    load_counts,
+    load_once,
+    loaded_models,
+    pin,
+    reset,
+    unload_counts,
+)
 from app.engines.stt import whisper as whisper_mod
 
 log = logging.getLogger(__name__)
@@ -47,7 +56,9 @@ __all__ = [
     "list_models",
     "load_counts",
     "load_once",
+    "loaded_models",
     "reset",
+    "unload_counts",
     "warm_up",
 ]
 
@@ -142,19 +153,35 @@ def get_tts(voice_key: str = catalogue.DEFAULT_VOICE, settings: Settings | None 
     return builtin_synthesizer(voice, s)
 
 
-def warm_up(settings: Settings | None = None) -> None:
-    """Load what the API needs at start: Piper joe, Kokoro (what OpenAI's names speak with) and
-    the warmed speaker encoder.
+def _preloaders(settings: Settings) -> dict[str, tuple[str, Callable[[], object]]]:
+    """The models an operator can preload, by the names CHORUS_PRELOAD_MODELS takes: each one's
+    name in the model cache and how to load it."""
+    from app.engines.tts.kokoro import get_kokoro_engine
 
-    Whisper is loaded on first transcription (and base assembled then), so a server that
-    never transcribes never pays for it.
-    """
-    get_piper_engine(catalogue.JOE_MODEL, settings)
-    try:
-        get_tts(catalogue.OPENAI_VOICE_MAP["alloy"], settings)
-    except NotFound as exc:  # the server still runs; `chorus doctor` says what to reinstall
-        log.warning("Kokoro not loaded at start: %s", exc.message)
-    get_speaker_encoder().warm()
+    return {
+        "joe": (f"piper:{catalogue.JOE_MODEL}", lambda: get_piper_engine(catalogue.JOE_MODEL, settings)),
+        "kokoro": (f"kokoro:{catalogue.KOKORO_MODEL}", lambda: get_kokoro_engine(settings)),
+        "whisper-base": ("whisper:base", lambda: get_stt("base", settings)),
+        "speaker-encoder": ("resemblyzer", lambda: get_speaker_encoder().warm()),
+    }
+
+
+def warm_up(settings: Settings | None = None) -> None:
+    """Load the preload list at start (`preload_models`; joe and Whisper base by default) and keep
+    those loaded; everything else loads on first use and leaves after an idle TTL. A model that
+    cannot load only logs: the server still runs, `chorus doctor` says what to reinstall."""
+    settings = _settings(settings)
+    preloaders = _preloaders(settings)
+    for name in settings.preload_models:
+        if name not in preloaders:
+            log.warning("unknown model %r in CHORUS_PRELOAD_MODELS; known: %s", name, ", ".join(preloaders))
+            continue
+        cache_name, load = preloaders[name]
+        pin(cache_name)
+        try:
+            load()
+        except NotFound as exc:
+            log.warning("%s not loaded at start: %s", name, exc.message)
 
 
 # --------------------------------------------------------------------------- listing
