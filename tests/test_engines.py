@@ -483,3 +483,31 @@ def test_extra_piper_voice_is_speakable(clean_registry: Any, tmp_path: Path) -> 
         engine.stream("Hallo.", language="en")
     y = engine.synthesize("Guten Morgen.", language="de")
     assert len(y) > RATE // 4
+
+
+def test_device_choice_falls_back_to_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CHORUS_DEVICE: auto takes a GPU only when one is usable; cuda without one warns and runs on
+    the CPU; cpu never asks. This machine (and CI) has no GPU: the CPU path for real."""
+    import onnxruntime
+
+    from app.core.config import Settings
+    from app.engines import device
+
+    assert device.onnx_providers("auto") == ["CPUExecutionProvider"]
+    assert device.whisper_device("auto") == ("cpu", "int8")
+    with caplog.at_level("WARNING"):
+        assert device.onnx_providers("cuda") == ["CPUExecutionProvider"]
+        assert device.whisper_device("cuda") == ("cpu", "int8")
+    assert "CHORUS_DEVICE=cuda" in caplog.text
+    joe = registry.get_piper_engine("joe")
+    assert joe.voice.session.get_providers() == ["CPUExecutionProvider"]
+    # Where onnxruntime offers CUDA, Piper and Kokoro ask for it first, the CPU behind it.
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    assert device.onnx_providers("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert device.onnx_providers("cpu") == ["CPUExecutionProvider"]
+    with pytest.raises(ValueError):
+        Settings(device="tpu")  # type: ignore[arg-type]

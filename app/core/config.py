@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     warm_models: bool = True
     preload_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["joe", "whisper-base"])
     model_idle_ttl_seconds: float = Field(default=600.0, ge=0)
+    # Processor for Piper, Kokoro and Whisper: auto (a CUDA GPU when usable, else the CPU), cpu, cuda.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     # Threads per Piper synthesis (0: onnxruntime's default, all cores). 1 lets concurrent
     # requests scale across cores instead of contending inside each synthesis.
     tts_threads: int = 0

@@ -112,7 +112,11 @@ def get_stt(name: str = "base", settings: Settings | None = None) -> WhisperEngi
     def load() -> WhisperEngine:
         model_dir = whisper_mod.resolve_model_dir(name, s.resolved_models_dir)
         return WhisperEngine(
-            model_dir, name=name, cpu_threads=_threads(s, "stt_threads", 2), nice=s.compute_nice
+            model_dir,
+            name=name,
+            cpu_threads=_threads(s, "stt_threads", 2),
+            nice=s.compute_nice,
+            device=s.device,
         )
 
     return load_once(f"whisper:{name}", load)

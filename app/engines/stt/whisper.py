@@ -25,6 +25,7 @@ import numpy as np
 
 from app.core.errors import InvalidInput, Unavailable
 from app.core.priority import call_lowered
+from app.engines.device import whisper_device
 from app.engines.languages import language_family
 
 SAMPLE_RATE = 16_000
@@ -248,6 +249,7 @@ class WhisperEngine:
         compute_type: str = "int8",
         num_workers: int = 1,
         nice: int = 1,
+        device: str = "cpu",
     ) -> None:
         """`nice` lowers the priority of the model's compute threads (see app.core.priority):
         CTranslate2 decodes on worker threads of its own, made here, which inherit it.
@@ -260,11 +262,14 @@ class WhisperEngine:
 
         self._nice = nice = max(1, nice)
         self.model_dir = Path(model_dir)
+        self.device, gpu_compute = whisper_device(device)
+        if self.device == "cuda":
+            compute_type = gpu_compute
         self.name = name or self.model_dir.name
         self._model = call_lowered(
             lambda: WhisperModel(
                 str(self.model_dir),
-                device="cpu",
+                device=self.device,
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
                 num_workers=num_workers,

