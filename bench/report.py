@@ -38,6 +38,12 @@ BENCHES: dict[str, tuple[str, list[str]]] = {
         ["bench/clone_quality.py", "--samples-curve", "6", "--languages", "es,fr,it,pt,ja,zh"],
     ),
     "load": ("Load on Postgres + Redis with two workers", ["bench/load.py"]),
+    "word_timestamps": ("Word timestamps against Whisper", ["bench/word_timestamps.py"]),
+    "speech_stream": (
+        "Speech WebSocket: first audio after the first clause",
+        ["bench/speech_stream_latency.py", "--repeat", "5"],
+    ),
+    "idle_memory": ("Idle memory by preload list", ["bench/idle_memory.py"]),
 }
 # Settings a bench runs under besides the defaults (its server inherits the environment).
 BENCH_ENV: dict[str, dict[str, str]] = {"openai_speech_one_thread": {"CHORUS_TTS_THREADS": "1"}}
