@@ -95,19 +95,33 @@ def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float)
     assert float(np.percentile(errors, 80)) < 0.3, errors
 
 
-def test_words_start_where_their_sound_starts() -> None:
-    """joe pauses at commas, so every word's first sound is an energy onset after a silence:
-    the engine's word starts are within 60 ms of it (from 10 ms RMS frames, 10% of the peak)."""
-    voice = registry.get_piper_engine("joe")
-    audio, words = _timed(voice, "Apple, banana, cherry, dates, melon, grape.")
-    hop = int(0.01 * voice.sample_rate)
+def _onsets(audio: np.ndarray, rate: int, quiet_s: float) -> list[float]:
+    """Where sound starts after at least `quiet_s` of quiet (5 ms RMS frames, 5% of the peak)."""
+    hop = int(0.005 * rate)
     rms = np.sqrt(np.mean(audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2, axis=1))
-    loud = rms > 0.1 * rms.max()
-    onsets = [i * 0.01 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - 15) : i].any()]
-    assert len(onsets) == len(words) == 6
-    for word, onset in zip(words, onsets, strict=True):
-        assert abs(word.start - onset) < 0.1, (word, onset)
-    assert float(np.median([abs(w.start - o) for w, o in zip(words, onsets, strict=True)])) < 0.06
+    loud = rms > 0.05 * rms.max()
+    gap = int(quiet_s / 0.005)
+    return [i * 0.005 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - gap) : i].any()]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("joe", "Table, window, garden, pencil, rocket, summer."),  # joe pauses at commas
+        ("kokoro", "Table. Window. Garden. Pencil. Rocket. Summer."),  # Kokoro only between sentences
+    ],
+)
+def test_words_start_where_their_sound_starts(name: str, text: str) -> None:
+    """Every word follows a silence, so its first sound is an energy onset: the engine's word
+    starts are within 40 ms of it (median). Kokoro's durations run ~70 ms behind its audio (the
+    decoder's look-ahead, measured on other words); the engine corrects for it."""
+    voice = _voices()[name]
+    audio, words = _timed(voice, text)
+    onsets = _onsets(audio, voice.sample_rate, quiet_s=0.15)
+    assert len(onsets) == len(words) == 6, (onsets, words)
+    errors = [abs(w.start - o) for w, o in zip(words, onsets, strict=True)]
+    assert max(errors) < 0.08, (words, onsets)
+    assert float(np.median(errors)) < 0.04, (words, onsets)
 
 
 def test_a_faster_reading_has_earlier_words() -> None:
