@@ -76,7 +76,7 @@ def _voices() -> dict[str, Synthesizer]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "speed"), [("joe", 1.0), ("kokoro", 1.0), ("joe+profile", 1.6), ("kokoro+profile", 1.6)]
+    ("name", "speed"), [("joe", 1.0), ("kokoro", 1.0), ("joe+profile", 1.3), ("kokoro+profile", 1.3)]
 )
 def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float) -> None:
     voice = _voices()[name]
