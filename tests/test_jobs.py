@@ -254,6 +254,31 @@ def test_a_killed_workers_job_moves_to_another_worker_by_itself(shipped_settings
     _check_ledger(settings, user, 900)
 
 
+def test_an_attempt_that_lost_its_lease_stops_instead_of_running_twice(served_settings: Settings) -> None:
+    """A worker whose lease was taken over (its heartbeat stalled, the job went to another
+    worker) stops at its next progress report: the work does not run twice, and it neither
+    completes nor fails the job that the other attempt now owns."""
+    import threading
+
+    from sqlalchemy import update
+
+    from app.jobs.runner import run_job
+
+    user = _new_user(served_settings)
+    job_id = _create(served_settings, user, credits=100, seconds=8)  # no worker runs: we do
+    first = threading.Thread(target=run_job, args=(job_id, served_settings))
+    first.start()
+    _wait_for(served_settings, job_id, lambda j: j.status == "processing" and j.progress >= 5)
+    with session_scope(served_settings) as session:  # another worker's attempt owns it now
+        session.execute(update(Job).where(Job.id == job_id).values(attempts=Job.attempts + 1))
+    first.join(timeout=6)  # the heartbeat (every lease/3) notices, the next progress report stops it
+    assert not first.is_alive(), "the first attempt kept working on a job it no longer owns"
+    job = _wait_for(served_settings, job_id, lambda j: True)
+    assert (job.status, job.attempts) == ("processing", 2) and job.progress < 100
+    with session_scope(served_settings) as session:
+        assert billing.balance(session, user).held == 100  # still held for attempt 2
+
+
 def test_killed_on_the_last_attempt_fails_and_releases(served_settings: Settings) -> None:
     user = _new_user(served_settings)
     with session_scope(served_settings) as session:

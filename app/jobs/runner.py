@@ -18,13 +18,24 @@ from app.jobs.tasks import JobContext, JobFailed, JobOutcome, get_task
 log = logging.getLogger(__name__)
 
 
+class LeaseLost(Exception):
+    """This attempt no longer owns its job (its lease ran out and another worker took it, or the
+    job was cancelled): the work stops at its next progress report instead of running twice."""
+
+
 class _Heartbeat:
-    """Extends the job's lease while the work runs, so only a dead worker's lease expires."""
+    """Extends the job's lease while the work runs, so only a dead worker's lease expires; notes
+    when the lease could not be extended because the job is no longer this attempt's."""
 
     def __init__(self, job_id: int, attempt: int, settings: Settings) -> None:
         self.job_id, self.attempt, self.settings = job_id, attempt, settings
         self._stop = threading.Event()
+        self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"lease-{job_id}")
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(f"job {self.job_id} attempt {self.attempt} lost its lease")
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -39,7 +50,12 @@ class _Heartbeat:
         while not self._stop.wait(interval):
             try:
                 with session_scope(self.settings) as session:
-                    service.extend_lease(session, self.job_id, self.attempt, self.settings.job_lease_seconds)
+                    kept = service.extend_lease(
+                        session, self.job_id, self.attempt, self.settings.job_lease_seconds
+                    )
+                if not kept:
+                    self.lost.set()
+                    return
             except Exception:
                 log.warning("could not extend lease of job %s", self.job_id, exc_info=True)
 
@@ -59,6 +75,12 @@ def run_job(job_id: int, settings: Settings | None = None) -> None:
         if spec.on_started:
             spec.on_started(session, job)
         attempt, max_attempts = job.attempts, job.max_attempts
+        heartbeat = _Heartbeat(job_id, attempt, settings)
+
+        def report_progress(pct: int) -> None:
+            heartbeat.check()
+            _report_progress(job_id, attempt, pct, settings)
+
         ctx = JobContext(
             job_id=job.id,
             owner_id=job.owner_id,
@@ -66,12 +88,14 @@ def run_job(job_id: int, settings: Settings | None = None) -> None:
             params=dict(job.params or {}),
             attempt=attempt,
             settings=settings,
-            report_progress=lambda pct: _report_progress(job_id, attempt, pct, settings),
+            report_progress=report_progress,
         )
 
     try:
-        with _Heartbeat(job_id, attempt, settings):
+        with heartbeat:
             outcome = run(ctx)
+    except LeaseLost as exc:
+        log.warning("%s; stopping (another attempt or a cancel owns the job now)", exc)
     except JobFailed as exc:
         _fail(job_id, attempt, str(exc), settings)
     except Exception as exc:
