@@ -44,6 +44,7 @@ BENCHES: dict[str, tuple[str, list[str]]] = {
         ["bench/speech_stream_latency.py", "--repeat", "5"],
     ),
     "idle_memory": ("Idle memory by preload list", ["bench/idle_memory.py"]),
+    "transcription_wer": ("Transcription: how the audio is fed to Whisper", ["bench/transcription_wer.py"]),
 }
 # Settings a bench runs under besides the defaults (its server inherits the environment).
 BENCH_ENV: dict[str, dict[str, str]] = {"openai_speech_one_thread": {"CHORUS_TTS_THREADS": "1"}}
