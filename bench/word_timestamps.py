@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.filterwarnings("ignore")
+
+from voice_matrix import HARVARD_1, HARVARD_2  # noqa: E402
 
 from app.audio import decode_audio  # noqa: E402
 from app.core.config import Settings  # noqa: E402
@@ -32,18 +35,7 @@ from app.engines.base import Synthesizer, timed_stream  # noqa: E402
 from app.engines.stt.whisper import resample_to_16k  # noqa: E402
 from app.engines.timing import WordTiming  # noqa: E402
 
-HARVARD = (
-    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
-    "It's easy to tell the depth of a well. These days a chicken leg is a rare dish. "
-    "Rice is often served in round bowls. The juice of lemons makes fine punch. "
-    "The box was thrown beside the parked truck. The hogs were fed chopped corn and garbage. "
-    "Four hours of steady work faced us. A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose. A rod is used to catch pink salmon. "
-    "The source of the huge river is the clear spring. Kick the ball straight and follow through. "
-    "Help the woman get back to her feet. A pot of tea helps to pass the evening. "
-    "Smoky fires lack flame and heat. The soft cushion broke the man's fall. "
-    "The salt breeze came across from the sea. The girl at the booth sold fifty bonds.",
-)
+HARVARD = (HARVARD_1, HARVARD_2)
 SPEEDS = (1.0, 1.25)
 CLONE_SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "librispeech" / "M_1040-133433-0000.flac"
 

@@ -99,7 +99,9 @@ def test_key_in_the_query_and_a_kokoro_voice_in_mp3(live: LiveApp) -> None:
     [
         ({"voice": "joe", "response_format": "wav"}, "response_format", "piece by piece"),
         ({"voice": "joe", "speed": 9}, "speed", "between"),
-        ({"voice": "nobody-here"}, "voice", ""),
+        ({"voice": "nobody-here"}, "voice", "nobody-here"),
+        ({"voice": "joe", "speed": "fast"}, "speed", "number"),
+        ({"voice": "joe", "instructions": "whisper", "sample_rate": 123}, "sample_rate", "sample_rate"),
         ({"response_format": "pcm"}, None, "first message"),
     ],
 )

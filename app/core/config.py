@@ -130,26 +130,16 @@ class Settings(BaseSettings):
     compute_nice: int = Field(default=10, ge=0, le=19)
     reconcile_interval_seconds: float = 5.0  # expired leases and lost queue entries; two cheap queries
 
-    @field_validator("preload_models", mode="before")
+    @field_validator("preload_models", "fetch_allow_hosts", mode="before")
     @classmethod
-    def _model_list(cls, value: Any) -> Any:
-        """CHORUS_PRELOAD_MODELS as a comma-separated list (or JSON); "" preloads nothing."""
+    def _name_list(cls, value: Any) -> Any:
+        """CHORUS_PRELOAD_MODELS and CHORUS_FETCH_ALLOW_HOSTS as a JSON list or a comma-separated
+        list, lower case ("" is the empty list); host names lose IPv6 brackets."""
         if isinstance(value, str):
             text = value.strip()
             value = json.loads(text) if text.startswith("[") else text.split(",")
         if isinstance(value, list | tuple):
-            return [str(m).strip().lower() for m in value if str(m).strip()]
-        return value
-
-    @field_validator("fetch_allow_hosts", mode="before")
-    @classmethod
-    def _host_list(cls, value: Any) -> Any:
-        """CHORUS_FETCH_ALLOW_HOSTS as a JSON list or a comma-separated list; kept lower case."""
-        if isinstance(value, str):
-            text = value.strip()
-            value = json.loads(text) if text.startswith("[") else text.split(",")
-        if isinstance(value, list | tuple):
-            return [str(h).strip().lower().strip("[]") for h in value if str(h).strip()]
+            return [str(v).strip().lower().strip("[]") for v in value if str(v).strip()]
         return value
 
     @model_validator(mode="after")

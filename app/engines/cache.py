@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
+from app.core.periodic import PeriodicThread
+
 T = TypeVar("T")
 
 _models: dict[str, object] = {}
@@ -104,23 +106,11 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-class ModelJanitor(threading.Thread):
+class ModelJanitor(PeriodicThread):
     """Drops idle models every `interval` seconds (stopped with the server)."""
 
     def __init__(self, idle_seconds: float, interval: float) -> None:
-        super().__init__(daemon=True, name="chorus-model-janitor")
-        self.idle_seconds, self.interval = idle_seconds, interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            try:
-                unload_idle(self.idle_seconds)
-            except Exception:
-                log.exception("unloading idle models failed")
-
-    def stop(self) -> None:
-        self._stop_event.set()
+        super().__init__("chorus-model-janitor", interval, lambda: unload_idle(idle_seconds))
 
 
 def reset() -> None:

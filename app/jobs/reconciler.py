@@ -4,7 +4,6 @@ queue lost (Redis restarted). No job stays processing forever; no hold dangles."
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope, utcnow
+from app.core.periodic import PeriodicThread
 from app.jobs import service
 from app.jobs.models import JOB_PENDING, JOB_PROCESSING, Job
 from app.jobs.queue import JobQueue, get_queue
@@ -81,21 +81,13 @@ def housekeeping(settings: Settings) -> None:
     webhooks.redeliver_due(settings)
 
 
-class ReconcilerThread(threading.Thread):
-    """Runs reconcile() every interval until stopped."""
+class ReconcilerThread(PeriodicThread):
+    """Runs reconcile() and the housekeeping every interval until stopped."""
 
     def __init__(self, settings: Settings, interval: float) -> None:
-        super().__init__(daemon=True, name="chorus-reconciler")
-        self.settings, self.interval = settings, interval
-        self._stop_event = threading.Event()
+        super().__init__("chorus-reconciler", interval, lambda: _pass(settings))
 
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            try:
-                reconcile(self.settings)
-                housekeeping(self.settings)
-            except Exception:
-                log.exception("reconciler pass failed")
 
-    def stop(self) -> None:
-        self._stop_event.set()
+def _pass(settings: Settings) -> None:
+    reconcile(settings)
+    housekeeping(settings)

@@ -11,7 +11,7 @@ audio reached the client (a piece cut off mid-way counts once some of it was sen
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.audio import parse_format
 from app.core.errors import InvalidInput
@@ -30,12 +30,10 @@ class ClauseBuffer:
     """Text received and not yet spoken."""
 
     text: str = ""
-    received: int = field(default=0)  # characters received in all
 
     def add(self, text: str) -> str:
         """Append `text`; return the complete clauses now ready (maybe "")."""
         self.text += text
-        self.received += len(text)
         cut = 0
         for match in _CLAUSE_END.finditer(self.text):
             cut = match.end()

@@ -20,23 +20,22 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import websocket_principal
+from app.api.openai.schemas import SpeechBody
+from app.api.openai.speaking import speech_plan, start_speech
 from app.api.openai.streaming import openai_error_response
 from app.api.openai.voices import resolve_speaker
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import DomainError, InvalidInput
-from app.engines.base import timed_stream
-from app.speech import service as speech
-from app.speech.instructions import Instructions, parse_instructions, with_gain
 from app.speech.live import ClauseBuffer, check_live_format
-from app.speech.streaming import StreamedSpeech, start_streamed_speech
+from app.speech.streaming import StreamedSpeech
 from app.storage import get_store
 
 log = logging.getLogger(__name__)
@@ -46,61 +45,44 @@ POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
 
 
+# What the first message may set (as in /audio/speech); `input` comes piece by piece.
+CONFIG_FIELDS = ("voice", "response_format", "speed", "instructions", "sample_rate", "model")
+PROBE_TEXT = "Hello."  # checks the configuration as a speech request would, before any text arrives
+
+
 @dataclass
 class _Session:
     user_id: int
-    voice: Any
-    fmt: str
-    speed: float
-    said: Instructions
+    body: SpeechBody  # the configuration as a speech body; each piece replaces `input`
     offset: float = 0.0  # seconds of audio sent so far
     characters: int = 0
     credits: int = 0
 
 
-def _configure(settings: Settings, user_id: int, config: dict[str, Any]) -> _Session:
+def _configure(settings: Settings, user_id: int, config: object) -> _Session:
+    """The first message checked as /audio/speech checks its body (format, speed, instructions,
+    voice), plus a format that can be sent piece after piece; nothing is held yet."""
     if not isinstance(config, dict) or "voice" not in config:
         raise InvalidInput('The first message configures the stream: {"voice": ..., "response_format": ...}')
-    fmt = check_live_format(str(config.get("response_format") or "pcm"), config.get("sample_rate"))
-    speed = float(config.get("speed") or 1.0)
-    if not speech.MIN_SPEED <= speed <= speech.MAX_SPEED:
-        raise InvalidInput(f"speed must be between {speech.MIN_SPEED} and {speech.MAX_SPEED}", param="speed")
-    said = parse_instructions(config.get("instructions"))
-    return _Session(user_id, config["voice"], fmt, said.speed(speed), said)
+    fields = {k: config[k] for k in CONFIG_FIELDS if k in config}
+    try:
+        body = SpeechBody.model_validate({**fields, "input": PROBE_TEXT})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(f"{error['msg']}", param=str(error["loc"][0])) from exc
+    fmt = check_live_format(body.response_format or "pcm", body.sample_rate)
+    body = body.model_copy(update={"response_format": fmt, "sample_rate": None, "stream_format": None})
+    speech_plan(body, settings)
+    with session_scope(settings) as session:  # an unknown voice is refused now, not at the first piece
+        resolve_speaker(session, get_store(settings), settings, user_id, body.voice, PROBE_TEXT)
+    return _Session(user_id, body)
 
 
 def _start(settings: Settings, live: _Session, text: str) -> StreamedSpeech:
-    """Resolve the voice for this piece, start its timed stream and hold its credits (committed)."""
-    req = speech.validate(
-        speech.SpeechRequest(text=text, speed=live.speed, pitch=live.said.shifted_pitch(), format=live.fmt),
-        settings,
-    )
+    """This piece as a speech request of its own: checked, its credits held and committed."""
     with session_scope(settings) as session:
-        chosen = resolve_speaker(session, get_store(settings), settings, live.user_id, live.voice, text)
-        language = speech.reading_language(
-            text,
-            declared=None,
-            languages=chosen.synthesizer.languages,
-            voice_name=chosen.name,
-            settings=settings,
-        )
-        chunks = timed_stream(chosen.synthesizer, text, speed=req.speed, pitch=req.pitch, language=language)
-        return start_streamed_speech(
-            session,
-            settings,
-            user_id=live.user_id,
-            voice_id=chosen.voice.id,
-            text=text,
-            chunks=with_gain(chunks, live.said.gain_db),
-            sample_rate=chosen.synthesizer.sample_rate,
-            fmt=live.fmt,
-            params={
-                "format": live.fmt,
-                "speed": req.speed,
-                "stream_format": "websocket",
-                "characters": len(text),
-            },
-        )
+        body = live.body.model_copy(update={"input": text})
+        return start_speech(body, live.user_id, session, settings, get_store(settings)).speech
 
 
 async def _speak(websocket: WebSocket, settings: Settings, live: _Session, text: str) -> None:

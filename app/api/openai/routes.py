@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -20,10 +19,8 @@ from app.api.families import IDEMPOTENT, OPENAI, FamilyRouter
 from app.api.intake import read_upload
 from app.api.openai.live import speech_stream
 from app.api.openai.schemas import (
-    MAX_INPUT_CHARS,
     SPEECH_FORMAT_EXAMPLES,
     SPEECH_FORMATS,
-    STREAM_FORMATS,
     AudioVoice,
     AudioVoiceList,
     ModelList,
@@ -32,71 +29,23 @@ from app.api.openai.schemas import (
     Transcription,
     VerboseTranscription,
 )
+from app.api.openai.speaking import start_speech
 from app.api.openai.speech import SpeechStream
-from app.api.openai.streaming import PrefetchingStreamingResponse
+from app.api.openai.streaming import STREAM_HEADERS, PrefetchingStreamingResponse
 from app.api.openai.transcripts import TranscriptEvents
-from app.api.openai.voices import list_usable_voices, render_voice, resolve_speaker
-from app.audio import check_format, content_type
+from app.api.openai.voices import list_usable_voices, render_voice
+from app.audio import content_type
 from app.cloning import service as cloning
 from app.core.config import Settings
 from app.core.errors import InvalidInput, UnsupportedMedia
-from app.engines.base import timed_stream
 from app.engines.timing import character_timings
-from app.speech import service as speech
-from app.speech.instructions import Instructions, parse_instructions, with_gain
-from app.speech.streaming import StreamedSpeech, start_streamed_speech
-from app.storage import BlobStore
 from app.transcription import service as transcription
 from app.transcription.formats import MEDIA_TYPES, render
 
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 
-# Streamed bodies must not be buffered by proxies (nginx honours X-Accel-Buffering).
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _FALSE = frozenset({"", "0", "false", "no", "off", "none", "null"})
-
-# Params the speech service names differently from OpenAI.
-_SPEECH_PARAMS = {"text": "input", "language": "input", None: "input"}
-
-
-def _speech_plan(
-    body: SpeechBody, settings: Settings, said: Instructions | None = None
-) -> tuple[speech.SpeechRequest, bool]:
-    """Validate the body; every refusal names the OpenAI parameter at fault. The request's speed
-    and pitch include what `instructions` ask for (`said`: already parsed from them)."""
-    if not body.input or not body.input.strip():
-        raise InvalidInput("input must not be empty", param="input")
-    if len(body.input) > MAX_INPUT_CHARS:
-        raise InvalidInput(
-            f"input is {len(body.input)} characters; the maximum is {MAX_INPUT_CHARS}", param="input"
-        )
-    try:  # the canonical name carries sample_rate (mp3 at 16000 Hz: "mp3_16000")
-        fmt = check_format(
-            body.response_format or "mp3", sample_rate=body.sample_rate, formats=SPEECH_FORMATS
-        )
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message, param=exc.param or "response_format") from exc
-    stream_format = (body.stream_format or "audio").strip().lower()
-    if stream_format not in STREAM_FORMATS:
-        raise InvalidInput(
-            f"Invalid stream_format '{body.stream_format}'; use 'audio' or 'sse'", param="stream_format"
-        )
-    speed = 1.0 if body.speed is None else float(body.speed)
-    if not speech.MIN_SPEED <= speed <= speech.MAX_SPEED:
-        raise InvalidInput(f"speed must be between {speech.MIN_SPEED} and {speech.MAX_SPEED}", param="speed")
-    said = said or parse_instructions(body.instructions)
-    try:
-        req = speech.validate(
-            speech.SpeechRequest(
-                text=body.input, speed=said.speed(speed), pitch=said.shifted_pitch(), format=fmt
-            ),
-            settings,
-            max_chars=MAX_INPUT_CHARS,
-        )
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message, param=_SPEECH_PARAMS.get(exc.param, exc.param)) from exc
-    return req, stream_format == "sse"
 
 
 def _truthy(value: str | None) -> bool:
@@ -158,57 +107,6 @@ TRANSCRIPT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class _StartedSpeech:
-    speech: StreamedSpeech
-    sse: bool
-    format: str
-    headers: dict[str, str]
-
-
-def _start_speech(
-    body: SpeechBody, user_id: int, session: SessionDep, settings: Settings, store: BlobStore
-) -> _StartedSpeech:
-    """Validate, resolve the voice, start its timed sentence stream (a refusal costs nothing) and
-    hold the credits: what both speech routes share."""
-    said = parse_instructions(body.instructions)
-    req, sse = _speech_plan(body, settings, said)
-    chosen = resolve_speaker(session, store, settings, user_id, body.voice, req.text)
-    speaker, voice = chosen.synthesizer, chosen.voice
-    try:
-        language = speech.reading_language(
-            req.text,
-            declared=None,
-            languages=speaker.languages,
-            voice_name=chosen.name,
-            settings=settings,
-        )
-        chunks = timed_stream(speaker, req.text, speed=req.speed, pitch=req.pitch, language=language)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message, param=_SPEECH_PARAMS.get(exc.param, exc.param)) from exc
-    streamed = start_streamed_speech(
-        session,
-        settings,
-        user_id=user_id,
-        voice_id=voice.id,
-        text=req.text,
-        chunks=with_gain(chunks, said.gain_db),
-        sample_rate=speaker.sample_rate,
-        fmt=req.format,
-        params={
-            "model": body.model,
-            "format": req.format,
-            "speed": req.speed,
-            "stream_format": "sse" if sse else "audio",
-            "characters": len(req.text),
-            **({"pitch": req.pitch, "instructions": list(said.applied)} if said.applied else {}),
-        },
-    )
-    told = said.headers() if body.instructions and body.instructions.strip() else {}
-    headers = {**STREAM_HEADERS, "X-Chorus-Job-Id": streamed.job_public_id, **told}
-    return _StartedSpeech(streamed, sse, req.format, headers)
-
-
 def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
     """The family's routes; mounted at /v1 and at /api/v1, each mount saying which paths under it
     the family `owns` where no route matches (app.api.families)."""
@@ -249,7 +147,7 @@ def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
     ) -> Response:
         """Text to speech. The first sentence's audio is sent before the rest is synthesized;
         credits are held now (committed with this request) and captured when the audio is out."""
-        started = _start_speech(body, principal.user_id, session, settings, store)
+        started = start_speech(body, principal.user_id, session, settings, store)
         media_type = "text/event-stream" if started.sse else content_type(started.format)
         return PrefetchingStreamingResponse(
             SpeechStream(started.speech, sse=started.sse), media_type=media_type, headers=started.headers
@@ -272,7 +170,7 @@ def build_router(*, owns: Sequence[str] = ()) -> APIRouter:
     ) -> Response:
         """Speech and its timing, from the engine's own phoneme durations (every voice, clones
         included): `words` [{word, start, end}] in seconds, `characters` as ElevenLabs aligns them."""
-        started = _start_speech(body, principal.user_id, session, settings, store)
+        started = start_speech(body, principal.user_id, session, settings, store)
         if started.sse:
             return PrefetchingStreamingResponse(
                 SpeechStream(started.speech, sse=True),

@@ -24,6 +24,9 @@ from app.core.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+# Streamed bodies must not be buffered by proxies (nginx honours X-Accel-Buffering).
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
 
 class ChunkSource(Protocol):
     """Produces the body. Each method runs in a worker thread, never two at once."""

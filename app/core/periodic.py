@@ -1,0 +1,27 @@
+"""A daemon thread that runs one chore every `interval` seconds until stopped (the reconciler,
+the model janitor); a failing pass is logged and the next one runs as usual."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicThread(threading.Thread):
+    def __init__(self, name: str, interval: float, chore: Callable[[], object]) -> None:
+        super().__init__(daemon=True, name=name)
+        self.interval, self.chore = interval, chore
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.chore()
+            except Exception:
+                log.exception("%s pass failed", self.name)
+
+    def stop(self) -> None:
+        self._stop_event.set()
