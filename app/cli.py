@@ -72,7 +72,15 @@ def serve(
 
 
 @cli.command()
-def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty")) -> None:
+def worker(
+    burst: bool = typer.Option(False, help="Exit when the queue is empty"),
+    queues: str = typer.Option(
+        "stt,tts,clone,chorus",
+        help="Comma-separated queues this worker takes, first ones first: stt (transcriptions), "
+        "tts (speech jobs), clone (clone jobs), chorus (webhooks and the rest). A GPU host might "
+        "take stt,tts; some worker must take each queue.",
+    ),
+) -> None:
     """Run an RQ worker (needs CHORUS_REDIS_URL). Engines and DB connections are made in
     this process on first use, never inherited from a parent."""
     from redis import Redis
@@ -81,20 +89,27 @@ def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty"
     from app.core.bootstrap import model_janitor
     from app.core.db import dispose_engines
     from app.core.priority import lower_current_thread
-    from app.jobs.queue import RQ_QUEUE_NAME, tie_children_to_this_process
+    from app.jobs.queue import WORKER_QUEUES, tie_children_to_this_process
     from app.jobs.reconciler import ReconcilerThread
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     if not settings.redis_url:
         _fail("CHORUS_REDIS_URL is not set; the embedded server runs jobs in-process")
+    names = [name.strip().lower() for name in queues.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(WORKER_QUEUES))
+    if not names or unknown:
+        _fail(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; use: {', '.join(WORKER_QUEUES)}")
     # Before any thread or engine exists, so all of them inherit it: API processes on the same
     # cores keep answering cheap requests while this worker clones and synthesizes.
     lower_current_thread(settings.compute_nice)
     dispose_engines()
+    from app.engines import registry
     from app.jobs import webhooks
 
     webhooks.install(settings)  # jobs finished here notify their callback URLs
+    if settings.warm_models:  # the first job on a fresh worker is not the slow one
+        registry.warm_up(settings, in_worker=True)
     assert settings.redis_url is not None  # checked above: a worker needs the queue
     connection = Redis.from_url(settings.redis_url)
     reconciler = ReconcilerThread(settings, settings.reconcile_interval_seconds)
@@ -103,7 +118,7 @@ def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty"
     janitor.start()
     tie_children_to_this_process()  # RQ's scheduler is forked below; it must not outlive us
     # SimpleWorker runs jobs in this process, so loaded models are reused across jobs.
-    SimpleWorker([RQ_QUEUE_NAME], connection=connection).work(burst=burst, with_scheduler=True)
+    SimpleWorker(list(dict.fromkeys(names)), connection=connection).work(burst=burst, with_scheduler=True)
     reconciler.stop()
     janitor.stop()
 

@@ -1,13 +1,17 @@
 """Load test on loopback against the deployed shape: Postgres, Redis/RQ with two workers.
 
 Run by hand:  .venv/bin/python bench/load.py [--seconds 60] [--steps 1,2,4,8,16] [--json out.json]
+              [--workers 2] [--transcribe-on workers|api] [--mix mixed|transcribe] [--preload LIST]
+              [--nice N]
 
-Starts the API (`chorus serve`) and two `chorus worker` processes on a fresh Postgres database
+Starts the API (`chorus serve`) and `--workers` `chorus worker` processes on a fresh Postgres database
 (127.0.0.1:5432/test as the admin connection), Redis db 12, and a local blob folder; creates a
 user; then drives a mix of requests — list voices, previews, generate+poll, transcriptions —
 at rising concurrency, splitting --seconds evenly between the steps. Prints throughput,
 p50/p95/p99 and error rate per route and step, the concurrency at which list-voices p50
-latency first doubles over the lowest step, and the step where total throughput saturates.
+latency first doubles over the lowest step, and the step where total throughput saturates, and
+the resident memory (RSS) of the API and of each worker when ready (idle) and after the run (warm).
+`--mix transcribe` sends transcriptions only (throughput of the workers).
 Bounded in time and count; loopback only.
 """
 
@@ -40,7 +44,11 @@ import sqlalchemy as sa  # noqa: E402
 PG_ADMIN = os.environ.get("CHORUS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("CHORUS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 SECRET = "load-secret-" + "x" * 32
-MIX = (("list_voices", 0.6), ("preview", 0.2), ("generate_poll", 0.1), ("transcribe", 0.1))
+MIXES = {
+    "mixed": (("list_voices", 0.6), ("preview", 0.2), ("generate_poll", 0.1), ("transcribe", 0.1)),
+    "transcribe": (("transcribe", 1.0),),
+}
+MIX = MIXES["mixed"]
 MAX_REQUESTS = 20_000  # a hard bound whatever the timing
 
 
@@ -65,8 +73,24 @@ def speech_wav() -> bytes:
     return buf.getvalue()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 class Deployment:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        transcribe_on: str = "workers",
+        preload: str | None = None,
+        nice: int | None = None,
+    ) -> None:
+        self.workers = workers
         self.tmp = tempfile.TemporaryDirectory(prefix="chorus-load-")
         self.db = f"chorus_load_{uuid.uuid4().hex[:8]}"
         self.port = free_port()
@@ -84,7 +108,12 @@ class Deployment:
             "CHORUS_REDIS_URL": REDIS,
             "CHORUS_RATE_LIMIT_PER_MINUTE": "1000000",
             "CHORUS_PORT": str(self.port),
+            "CHORUS_TRANSCRIBE_ON": transcribe_on,
         }
+        if preload is not None:
+            self.env["CHORUS_PRELOAD_MODELS"] = preload
+        if nice is not None:
+            self.env["CHORUS_COMPUTE_NICE"] = str(nice)
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
@@ -106,7 +135,7 @@ class Deployment:
                 [sys.executable, "-m", "app", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         )
-        for _ in range(2):
+        for _ in range(self.workers):
             self.procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "app", "worker"],
@@ -118,12 +147,23 @@ class Deployment:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200 and self._workers_ready():
                     return key
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
         raise RuntimeError("server did not become ready")
+
+    def _workers_ready(self) -> bool:
+        from redis import Redis
+        from rq import Worker
+
+        return Worker.count(connection=Redis.from_url(REDIS)) >= self.workers
+
+    def memory(self) -> dict[str, float]:
+        """RSS in MB: the API, then each worker."""
+        names = ["api"] + [f"worker{i + 1}" for i in range(len(self.procs) - 1)]
+        return {name: rss_mb(p.pid) for name, p in zip(names, self.procs, strict=True)}
 
     @property
     def base(self) -> str:
@@ -152,11 +192,12 @@ async def run_step(
     concurrency: int,
     seconds: float,
     budget: list[int],
+    mix: tuple[tuple[str, float], ...] = MIX,
 ) -> dict[str, list[tuple[float, bool]]]:
     samples: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     stop_at = time.monotonic() + seconds
-    names = [n for n, _ in MIX]
-    weights = [w for _, w in MIX]
+    names = [n for n, _ in mix]
+    weights = [w for _, w in mix]
 
     async def one(kind: str) -> bool:
         if kind == "list_voices":
@@ -213,10 +254,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    deployment = Deployment()
+    deployment = Deployment(
+        workers=args.workers, transcribe_on=args.transcribe_on, preload=args.preload, nice=args.nice
+    )
     wav = speech_wav()
+    mix = MIXES[args.mix]
+    results: dict[str, Any] = {"steps": [], "config": vars(args) | {"json": str(args.json)}}
     try:
         key = deployment.start()
+        time.sleep(3)  # settle after start-up before reading idle memory
+        results["rss_idle_mb"] = deployment.memory()
+        print("RSS when ready (MB):", results["rss_idle_mb"], flush=True)
         headers = {"X-API-Key": key}
         async with httpx.AsyncClient(base_url=deployment.base, timeout=120) as client:
             listed = (
@@ -230,10 +278,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             steps = [int(s) for s in args.steps.split(",")]
             per_step = args.seconds / len(steps)
             budget = [MAX_REQUESTS]
-            results: dict[str, Any] = {"steps": []}
             for concurrency in steps:
                 started = time.monotonic()
-                samples = await run_step(client, headers, voices, wav, concurrency, per_step, budget)
+                samples = await run_step(client, headers, voices, wav, concurrency, per_step, budget, mix)
                 elapsed = time.monotonic() - started
                 step: dict[str, Any] = {
                     "concurrency": concurrency,
@@ -261,6 +308,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     ),
                     flush=True,
                 )
+        results["rss_warm_mb"] = deployment.memory()
+        print("RSS after the run (MB):", results["rss_warm_mb"], flush=True)
     finally:
         deployment.stop()
     base = results["steps"][0]["routes"].get("list_voices", {}).get("p50_ms")
@@ -281,7 +330,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results["saturated_at"] = saturated["concurrency"]
         results["list_voices_p99_at_saturation_ms"] = saturated["routes"].get("list_voices", {}).get("p99_ms")
         results["total_rps"] = dict(zip([s["concurrency"] for s in results["steps"]], totals, strict=True))
-    total = {k: sum(s["routes"].get(k, {}).get("requests", 0) for s in results["steps"]) for k, _ in MIX}
+    total = {k: sum(s["routes"].get(k, {}).get("requests", 0) for s in results["steps"]) for k, _ in mix}
     results["total_requests"] = total
     return results
 
@@ -293,6 +342,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--steps", default="1,2,4,8,16")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--transcribe-on", choices=["workers", "api"], default="workers")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="mixed")
+    parser.add_argument("--preload", default=None, help="CHORUS_PRELOAD_MODELS ('' for none)")
+    parser.add_argument("--nice", type=int, default=None, help="CHORUS_COMPUTE_NICE")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     print(f"list-voices p50 doubles at concurrency: {results['latency_doubles_at']}")

@@ -47,7 +47,7 @@ class ManualQueue:
     def __init__(self) -> None:
         self.ids: list[int] = []
 
-    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None:
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0, *, queue: str = "chorus") -> None:
         self.ids.append(job_id)
 
     def queued_ids(self) -> set[int]:

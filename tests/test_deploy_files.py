@@ -38,6 +38,10 @@ def test_compose_has_the_services_the_app_needs() -> None:
     assert services["worker"]["command"] == ["chorus", "worker"]
     assert "ports" not in services["worker"] and "container_name" not in services["worker"]  # scalable
     assert services["worker-gpu"]["profiles"] == ["gpu"]
+    gpu_command = services["worker-gpu"]["command"]
+    assert gpu_command[:2] == ["chorus", "worker"]
+    gpu_queues = gpu_command[gpu_command.index("--queues") + 1].split(",")
+    assert {"stt", "tts"} <= set(gpu_queues)  # the heavy kinds go where the GPU is
     assert services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
     assert "--appendonly" in services["redis"]["command"]  # persistent
     assert {"postgres", "redis", "seaweedfs"} <= set(compose["volumes"])

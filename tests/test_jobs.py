@@ -143,6 +143,7 @@ def _start_worker(
         "CHORUS_REDIS_URL": settings.redis_url or "",
         "CHORUS_STORAGE_URL": settings.resolved_storage_url,
         "CHORUS_SECRET_KEY": TEST_SECRET,
+        "CHORUS_WARM_MODELS": "false",  # diagnostic jobs need no model; a worker starts in a second
     }
     if not defaults:
         env |= {

@@ -278,7 +278,7 @@ def test_attempts_run_on_rq_workers(tmp_path: Path, redis_url: str, receiver: Lo
 
     from app.core.db import dispose_engines
     from app.core.migrate import upgrade
-    from app.jobs.queue import RQ_QUEUE_NAME, RQQueue
+    from app.jobs.queue import GENERAL_QUEUE, RQQueue
     from tests.plugins.services import make_settings
 
     settings = make_settings(tmp_path / "data", redis_url=redis_url, fetch_allow_hosts=["127.0.0.1"])
@@ -305,7 +305,7 @@ def test_attempts_run_on_rq_workers(tmp_path: Path, redis_url: str, receiver: Lo
         webhooks.schedule(first, 0.0, settings)
         webhooks.schedule(first, 60.0, settings)  # a later wake-up waits in the scheduler
         connection = Redis.from_url(redis_url)
-        queue = Queue(RQ_QUEUE_NAME, connection=connection)
+        queue = Queue(GENERAL_QUEUE, connection=connection)
         scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
         assert len(scheduled) == 1 and scheduled[0].startswith(f"webhook-{first}-")
         assert RQQueue(redis_url, 60).queued_ids() == set()  # not mistaken for job ids

@@ -16,6 +16,7 @@ from app.core.db import utcnow
 from app.core.errors import DomainError, InvalidInput
 from app.engines.voices import dump_artifact
 from app.jobs.models import Job, JobKind
+from app.jobs.queue import CLONE_QUEUE
 from app.jobs.tasks import JobContext, JobFailed, JobOutcome, TaskSpec, register
 from app.storage import BlobStore, get_store
 from app.voices.models import Voice, VoiceSample
@@ -153,6 +154,7 @@ register(
         on_failed=_on_failed,
         public_id_prefix="clone",
         event_prefix="voice",
+        queue=CLONE_QUEUE,
         result_is_output=False,  # the artifact is the voice's, not a download for the owner
         event_data=_event_data,
         before_retry=_before_retry,

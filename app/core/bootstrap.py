@@ -35,7 +35,7 @@ def start_background(settings: Settings) -> BackgroundHandles:
     if settings.warm_models:
         from app.engines import registry
 
-        registry.warm_up()
+        registry.warm_up(settings)
     get_queue(settings)  # create the in-process pool (embedded) or Redis client now
     try:
         reconcile(settings)

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
     # (Whisper's decoding threads still one step down: faster, see WhisperEngine).
     compute_nice: int = Field(default=10, ge=0, le=19)
     reconcile_interval_seconds: float = 5.0  # expired leases and lost queue entries; two cheap queries
+    # Where Whisper decodes: "workers" (the `stt` queue; the API waits for the segments), "api"
+    # (inside the request), "auto" (workers when CHORUS_REDIS_URL is set).
+    transcribe_on: Literal["auto", "api", "workers"] = "auto"
+    # Transcriptions waiting for a worker before new ones are refused with 429 and Retry-After.
+    stt_queue_limit: int = Field(default=16, ge=1)
+    # A transcription no worker has started within this is refused (503) and its credits released;
+    # a started one whose worker stops beating its heartbeat for stt_worker_silence_seconds fails.
+    stt_start_timeout_seconds: float = Field(default=60.0, gt=0)
+    stt_worker_silence_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("preload_models", "fetch_allow_hosts", mode="before")
     @classmethod
@@ -155,7 +164,13 @@ class Settings(BaseSettings):
             )
         if not self.embedded_database and self.secret_key is None and self.env != "dev":
             raise ValueError("CHORUS_SECRET_KEY must be set when CHORUS_DATABASE_URL points at a server")
+        if self.transcribe_on == "workers" and not self.redis_url:
+            raise ValueError("CHORUS_TRANSCRIBE_ON=workers needs CHORUS_REDIS_URL (the workers' queue)")
         return self
+
+    @property
+    def transcribes_on_workers(self) -> bool:
+        return self.transcribe_on == "workers" or (self.transcribe_on == "auto" and bool(self.redis_url))
 
     @property
     def embedded_database(self) -> bool:

@@ -170,7 +170,7 @@ def _preloaders(settings: Settings) -> dict[str, tuple[str, Callable[[], object]
     }
 
 
-def warm_up(settings: Settings | None = None) -> None:
+def warm_up(settings: Settings | None = None, *, in_worker: bool = False) -> None:
     """Load the preload list at start (`preload_models`; joe and Whisper base by default) and keep
     those loaded; everything else loads on first use and leaves after an idle TTL. A model that
     cannot load only logs: the server still runs, `chorus doctor` says what to reinstall."""
@@ -181,6 +181,8 @@ def warm_up(settings: Settings | None = None) -> None:
             log.warning("unknown model %r in CHORUS_PRELOAD_MODELS; known: %s", name, ", ".join(preloaders))
             continue
         cache_name, load = preloaders[name]
+        if cache_name.startswith("whisper:") and settings.transcribes_on_workers and not in_worker:
+            continue  # the API hands transcriptions to workers: Whisper would sit here unused
         pin(cache_name)
         try:
             load()

@@ -27,7 +27,15 @@ log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
-RQ_QUEUE_NAME = "chorus"
+# RQ queues, one per kind of heavy work, so workers can be dedicated (`chorus worker --queues stt,tts`:
+# a GPU host takes the heavy kinds). A worker listens to its queues in this order, so waiting
+# transcriptions (a client holds its request open) go first.
+STT_QUEUE = "stt"  # transcriptions and translations, decoded for a waiting request
+TTS_QUEUE = "tts"  # speech jobs
+CLONE_QUEUE = "clone"  # clone jobs
+GENERAL_QUEUE = "chorus"  # webhooks, diagnostics, and jobs queued before the queues were split
+WORKER_QUEUES = (STT_QUEUE, TTS_QUEUE, CLONE_QUEUE, GENERAL_QUEUE)
+JOB_QUEUES = (TTS_QUEUE, CLONE_QUEUE, GENERAL_QUEUE)  # queues that carry jobs-table ids
 # A queue carries a job id to the function named here, as RQ does across processes; the
 # in-process pool resolves the same name, so queues never import what runs on them.
 JOB_FUNCTION = "app.jobs.runner.run_job"
@@ -67,7 +75,7 @@ def tie_children_to_this_process() -> None:
 
 
 class JobQueue(Protocol):
-    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None: ...
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0, *, queue: str = GENERAL_QUEUE) -> None: ...
     def queued_ids(self) -> set[int]: ...
     def depth(self) -> int: ...
     def check(self) -> None: ...
@@ -90,7 +98,8 @@ class InProcessQueue:
         self._lock = threading.Lock()
         self._queued: dict[int, int] = {}
 
-    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None:
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0, *, queue: str = GENERAL_QUEUE) -> None:
+        """`queue` routes work between worker processes; one pool runs every kind."""
         with self._lock:
             self._queued[job_id] = self._queued.get(job_id, 0) + 1
         if delay_seconds > 0:
@@ -143,23 +152,26 @@ class RQQueue:
         from rq import Queue
 
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
-        self.queue = Queue(RQ_QUEUE_NAME, connection=self.redis)
+        self.queues = {name: Queue(name, connection=self.redis) for name in JOB_QUEUES}
         self.job_timeout = job_timeout
 
-    def enqueue(self, job_id: int, delay_seconds: float = 0.0) -> None:
+    def enqueue(self, job_id: int, delay_seconds: float = 0.0, *, queue: str = GENERAL_QUEUE) -> None:
+        rq_queue = self.queues[queue]
         rq_id = f"{RQ_JOB_PREFIX}{job_id}-{uuid.uuid4().hex[:8]}"
         kwargs = {"job_id": rq_id, "job_timeout": self.job_timeout, "result_ttl": 3600, "failure_ttl": 86400}
         if delay_seconds > 0:
-            self.queue.enqueue_in(timedelta(seconds=delay_seconds), JOB_FUNCTION, job_id, **kwargs)
+            rq_queue.enqueue_in(timedelta(seconds=delay_seconds), JOB_FUNCTION, job_id, **kwargs)
         else:
-            self.queue.enqueue(JOB_FUNCTION, job_id, **kwargs)
+            rq_queue.enqueue(JOB_FUNCTION, job_id, **kwargs)
 
     def queued_ids(self) -> set[int]:
         from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-        rq_ids = list(self.queue.get_job_ids())
-        rq_ids += StartedJobRegistry(queue=self.queue).get_job_ids()
-        rq_ids += ScheduledJobRegistry(queue=self.queue).get_job_ids()
+        rq_ids: list[str] = []
+        for rq_queue in self.queues.values():
+            rq_ids += rq_queue.get_job_ids()
+            rq_ids += StartedJobRegistry(queue=rq_queue).get_job_ids()
+            rq_ids += ScheduledJobRegistry(queue=rq_queue).get_job_ids()
         ids: set[int] = set()
         for rq_id in rq_ids:
             if rq_id.startswith(RQ_JOB_PREFIX):
@@ -170,7 +182,7 @@ class RQQueue:
         return ids
 
     def depth(self) -> int:
-        return len(self.queue)
+        return sum(len(rq_queue) for rq_queue in self.queues.values())
 
     def check(self) -> None:
         from redis.exceptions import RedisError

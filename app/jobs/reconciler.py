@@ -16,6 +16,7 @@ from app.jobs import service
 from app.jobs.models import JOB_PENDING, JOB_PROCESSING, Job
 from app.jobs.queue import JobQueue, get_queue
 from app.jobs.service import fail_job
+from app.jobs.tasks import queue_for
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,12 @@ def reconcile(
     queued = queue.queued_ids()
     cutoff = now - timedelta(seconds=pending_grace_seconds)
     with session_scope(settings) as session:
-        pending = session.scalars(
-            select(Job.id).where(Job.status == JOB_PENDING, Job.updated_at <= cutoff)
+        pending = session.execute(
+            select(Job.id, Job.kind).where(Job.status == JOB_PENDING, Job.updated_at <= cutoff)
         ).all()
-    for job_id in pending:
+    for job_id, kind in pending:
         if job_id not in queued:
-            queue.enqueue(job_id)
+            queue.enqueue(job_id, queue=queue_for(kind))
             report.reenqueued_pending += 1
     if report.requeued_expired or report.failed_expired or report.reenqueued_pending:
         log.info("reconciler: %s", report)

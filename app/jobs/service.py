@@ -17,7 +17,7 @@ from app.core.db import affected_rows, after_commit, is_digits, public_id, row_i
 from app.core.errors import InvalidInput, NotFound
 from app.jobs.models import JOB_COMPLETED, JOB_FAILED, JOB_PENDING, JOB_PROCESSING, Job
 from app.jobs.queue import get_queue
-from app.jobs.tasks import find_task, get_task, public_id_prefix
+from app.jobs.tasks import find_task, get_task, public_id_prefix, queue_for
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,8 @@ def create_job(
     session.flush()
     if credits:
         billing.hold(session, owner_id, job.id, credits)
-    job_id = job.id
-    after_commit(session, lambda: get_queue(settings).enqueue(job_id))
+    job_id, queue = job.id, queue_for(kind)
+    after_commit(session, lambda: get_queue(settings).enqueue(job_id, queue=queue))
     return job
 
 
@@ -117,7 +117,8 @@ def requeue(
     )
     if affected_rows(result) != 1:
         return False
-    after_commit(session, lambda: get_queue(settings).enqueue(job_id, delay_seconds))
+    queue = queue_for(session.scalars(select(Job.kind).where(Job.id == job_id)).one())
+    after_commit(session, lambda: get_queue(settings).enqueue(job_id, delay_seconds, queue=queue))
     return True
 
 

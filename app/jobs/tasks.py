@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.jobs.models import Job
+from app.jobs.queue import GENERAL_QUEUE
 
 
 class JobFailed(Exception):
@@ -47,6 +48,8 @@ class TaskSpec:
     # Public ids look like f"{public_id_prefix}_…"; webhook events like f"{event_prefix}.completed".
     public_id_prefix: str = "job"
     event_prefix: str = "job"
+    # The RQ queue its jobs wait on (app.jobs.queue): workers can be dedicated to kinds by queue.
+    queue: str = GENERAL_QUEUE
     # Whether `result_key` is audio for the owner (a webhook then carries its download link).
     result_is_output: bool = True
     # Extra fields of the kind's webhook payload, read in the delivering transaction.
@@ -85,6 +88,11 @@ def get_task(kind: str) -> TaskSpec:
         for module in TASK_MODULES:
             importlib.import_module(module)
     return _TASKS[kind]
+
+
+def queue_for(kind: str) -> str:
+    spec = find_task(kind)
+    return spec.queue if spec else GENERAL_QUEUE
 
 
 def public_id_prefix(kind: str) -> str:

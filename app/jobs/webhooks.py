@@ -293,9 +293,9 @@ def schedule(delivery_id: int, delay_seconds: float, settings: Settings) -> None
     if settings.redis_url:
         from rq import Queue
 
-        from app.jobs.queue import RQ_QUEUE_NAME
+        from app.jobs.queue import GENERAL_QUEUE
 
-        queue = Queue(RQ_QUEUE_NAME, connection=_redis(settings.redis_url))
+        queue = Queue(GENERAL_QUEUE, connection=_redis(settings.redis_url))
         options: dict[str, Any] = {
             "job_id": f"{RQ_ID_PREFIX}{delivery_id}-{uuid.uuid4().hex[:8]}",
             "result_ttl": 3600,

@@ -13,6 +13,7 @@ from app.engines.base import timed_stream
 from app.engines.text import split_sentences
 from app.engines.timing import TimedChunk
 from app.jobs.models import Job, JobKind
+from app.jobs.queue import TTS_QUEUE
 from app.jobs.tasks import JobContext, JobFailed, JobOutcome, TaskSpec, register
 from app.speech.captions import dump_words, words_key
 from app.speech.speakers import synthesizer_for
@@ -85,5 +86,6 @@ register(
         on_completed=_on_completed,
         public_id_prefix="speech",
         event_prefix="speech",
+        queue=TTS_QUEUE,
     )
 )

@@ -153,7 +153,11 @@ def decode_upload(data: bytes, settings: Settings) -> DecodedAudio:
 
 
 def _engine(name: str, settings: Settings) -> Any:
-    """The loaded Whisper model (once per process), located through this app's settings."""
+    """What decodes: a worker through the `stt` queue, or the Whisper model loaded in this process."""
+    if settings.transcribes_on_workers:
+        from app.transcription.workers import RemoteWhisper
+
+        return RemoteWhisper(name, settings)
     from app.engines import registry
 
     return registry.get_stt(name, settings)
@@ -183,6 +187,7 @@ class RunningTranscription:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def segments(self) -> Iterator[Segment]:
+        generator: Iterator[Segment] | None = None
         try:
             engine = _engine(self.engine_name, self.settings)
             info, generator = engine.stream(
@@ -197,6 +202,11 @@ class RunningTranscription:
             for segment in generator:
                 self.collected.append(segment)
                 yield segment
+        except GeneratorExit:  # the client went away: a worker decoding for it stops too
+            close = getattr(generator, "close", None)
+            if close is not None:
+                close()
+            raise
         except DomainError as exc:
             self.fail(exc.message)
             raise
@@ -271,8 +281,13 @@ class RunningTranscription:
 def start(
     settings: Settings, *, user_id: int, audio: DecodedAudio, options: TranscriptionOptions
 ) -> RunningTranscription:
-    """Hold the credits for this audio in a committed transaction; raises InsufficientCredits."""
+    """Hold the credits for this audio in a committed transaction; raises InsufficientCredits, or
+    RateLimited / Unavailable when it would run on workers that cannot take it now."""
     engine_name = resolve_engine(options.model, options.task, settings)
+    if settings.transcribes_on_workers:
+        from app.transcription.workers import admit
+
+        admit(settings)
     credits = cost(audio.duration, settings)
     params = {
         "model": options.model,
