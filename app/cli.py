@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -76,15 +77,22 @@ def worker(
     burst: bool = typer.Option(False, help="Exit when the queue is empty"),
     queues: str = typer.Option(
         "stt,tts,clone,chorus",
-        help="Comma-separated queues this worker takes, first ones first: stt (transcriptions), "
+        help="Comma-separated queues this worker takes, in turn: stt (transcriptions), "
         "tts (speech jobs), clone (clone jobs), chorus (webhooks and the rest). A GPU host might "
         "take stt,tts; some worker must take each queue.",
     ),
 ) -> None:
     """Run an RQ worker (needs CHORUS_REDIS_URL). Engines and DB connections are made in
     this process on first use, never inherited from a parent."""
+    # Workers share hosts (scaled, or beside an API): Whisper's OpenMP threads must sleep, not
+    # spin, while they wait, or co-located decodings burn each other's cores. Measured on 2 cores
+    # (bench/load.py, transcriptions/s): two workers 0.33 spinning, 0.81 sleeping; one worker
+    # 0.76 spinning, 0.56 sleeping. Set before CTranslate2's OpenMP runtime loads; an operator's
+    # own OMP_WAIT_POLICY wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from redis import Redis
     from rq import SimpleWorker
+    from rq.worker import DequeueStrategy
 
     from app.core.bootstrap import model_janitor
     from app.core.db import dispose_engines
@@ -117,8 +125,12 @@ def worker(
     janitor = model_janitor(settings)  # a worker's models leave memory when idle too
     janitor.start()
     tie_children_to_this_process()  # RQ's scheduler is forked below; it must not outlive us
-    # SimpleWorker runs jobs in this process, so loaded models are reused across jobs.
-    SimpleWorker(list(dict.fromkeys(names)), connection=connection).work(burst=burst, with_scheduler=True)
+    # SimpleWorker runs jobs in this process, so loaded models are reused across jobs. Its queues
+    # are taken in turn: in priority order a steady stream of transcriptions left speech jobs
+    # waiting 50 s at concurrency 16 (bench/load.py).
+    SimpleWorker(list(dict.fromkeys(names)), connection=connection).work(
+        burst=burst, with_scheduler=True, dequeue_strategy=DequeueStrategy.ROUND_ROBIN
+    )
     reconciler.stop()
     janitor.stop()
 

@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
 # RQ queues, one per kind of heavy work, so workers can be dedicated (`chorus worker --queues stt,tts`:
-# a GPU host takes the heavy kinds). A worker listens to its queues in this order, so waiting
-# transcriptions (a client holds its request open) go first.
+# a GPU host takes the heavy kinds). A worker takes its queues in turn, so no kind starves another.
 STT_QUEUE = "stt"  # transcriptions and translations, decoded for a waiting request
 TTS_QUEUE = "tts"  # speech jobs
 CLONE_QUEUE = "clone"  # clone jobs
