@@ -3,8 +3,9 @@
 Three different texts, so that nothing is scored on what it was tuned on:
 - SOURCE_PASSAGE (~30 s): the base voice's own statistics (F0, long-term envelope, formants).
 - CALIBRATION_TEXT (~6 s): converted once per candidate profile while tuning.
-- TEST_TEXT (~4 s): spoken with the finished voice and compared with the held-out audio (two
-  sentences: the test reading and its conversion were half the clone job's time at four).
+- TEST_TEXT (~8 s): spoken with the finished voice and compared with the held-out audio. Four
+  sentences: with two (~4 s) the score was too noisy to tell the clone from its base (the test
+  speaker's clone scored 0.722 against the base's 0.731 with two, and above it with four).
 Harvard sentences (IEEE 1969, public domain) are phonetically balanced, so short passages
 cover the vowel space that formant and envelope statistics need.
 """
@@ -26,4 +27,7 @@ CALIBRATION_TEXT = (
     "Press the pants and sew a button on the vest."
 )
 
-TEST_TEXT = "The boy was there when the sun rose. Help the woman get back to her feet."
+TEST_TEXT = (
+    "The boy was there when the sun rose. A rod is used to catch pink salmon. "
+    "The source of the huge river is the clear spring. Help the woman get back to her feet."
+)
