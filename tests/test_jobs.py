@@ -3,10 +3,8 @@ lost queues. Credits follow the job; sum(entries) == balance after each."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from app.jobs.models import Job
 from app.jobs.queue import get_queue, reset_queues
 from app.jobs.reconciler import reconcile
 from tests.plugins import procfs
-from tests.plugins.services import TEST_SECRET, make_settings
+from tests.plugins.services import make_settings, start_worker, stop_worker
 from tests.plugins.waiting import JOB_WAIT_S, wait_until
 
 
@@ -135,26 +133,15 @@ def _start_worker(
 ) -> subprocess.Popen[bytes]:
     """A `chorus worker` process; `defaults`: with the shipped lease and reconciler interval
     (otherwise the test's short lease and no reconciler of its own)."""
-    env = {
-        **os.environ,
-        "CHORUS_ENV": "test",
-        "CHORUS_DATA_DIR": str(settings.data_dir),
-        "CHORUS_DATABASE_URL": settings.resolved_database_url,
-        "CHORUS_REDIS_URL": settings.redis_url or "",
-        "CHORUS_STORAGE_URL": settings.resolved_storage_url,
-        "CHORUS_SECRET_KEY": TEST_SECRET,
-        "CHORUS_WARM_MODELS": "false",  # diagnostic jobs need no model; a worker starts in a second
-    }
-    if not defaults:
-        env |= {
+    env = (
+        {}
+        if defaults
+        else {
             "CHORUS_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
             "CHORUS_RECONCILE_INTERVAL_SECONDS": "3600",
         }
-    args = [sys.executable, "-m", "app", "worker"] + (["--burst"] if burst else [])
-    # Logs go to a file: an unread pipe fills up and blocks a chatty worker.
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.data_dir / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    )
+    return start_worker(settings, *(["--burst"] if burst else []), env=env)
 
 
 def _assert_nothing_outlives_the_worker(data_dir: Path) -> None:
@@ -186,9 +173,7 @@ def _wait_until_no_blocked_dequeue(settings: Settings) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
+    stop_worker(proc, kill=True)
 
 
 def test_worker_killed_mid_job_is_requeued_and_completes(served_settings: Settings) -> None:

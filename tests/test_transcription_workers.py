@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from app.core.db import dispose_engines
 from app.core.migrate import upgrade
 from app.jobs.queue import STT_QUEUE, TTS_QUEUE, reset_queues
 from tests.plugins.audio_samples import wav_bytes
-from tests.plugins.services import TEST_SECRET, AppHarness, _build_harness, make_settings
+from tests.plugins.services import AppHarness, _build_harness, make_settings, start_worker, stop_worker
 from tests.plugins.waiting import wait_until
 from tests.test_openai_fixtures import audio_file, first_sentence_wav, sse_events
 
@@ -52,25 +52,8 @@ def stt_app(
 
 
 def _start_worker(settings: Settings, queues: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CHORUS_ENV": "test",
-        "CHORUS_DATA_DIR": str(settings.data_dir),
-        "CHORUS_MODELS_DIR": str(settings.resolved_models_dir),
-        "CHORUS_DATABASE_URL": settings.resolved_database_url,
-        "CHORUS_REDIS_URL": settings.redis_url or "",
-        "CHORUS_SECRET_KEY": TEST_SECRET,
-        "CHORUS_WARM_MODELS": "false",
-        "CHORUS_RECONCILE_INTERVAL_SECONDS": "3600",
-    }
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.data_dir / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "app", "worker", "--queues", queues],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    """A worker on `queues`, returned once RQ counts it as listening to stt."""
+    worker = start_worker(settings, "--queues", queues, env={"CHORUS_RECONCILE_INTERVAL_SECONDS": "3600"})
     redis = Redis.from_url(settings.redis_url or "")
     from rq import Worker
 
@@ -78,19 +61,8 @@ def _start_worker(settings: Settings, queues: str) -> subprocess.Popen[bytes]:
         lambda: Worker.count(queue=Queue(STT_QUEUE, connection=redis)) > 0 or worker.poll() is not None,
         timeout=60,
     )
-    assert worker.poll() is None, f"worker exited: {(settings.data_dir).glob('worker-*.log')}"
+    assert worker.poll() is None, f"worker exited: {list(settings.data_dir.glob('worker-*.log'))}"
     return worker
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGCONT)
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def _balance(app: AppHarness, user_id: int) -> tuple[int, int]:
@@ -120,6 +92,27 @@ def _transcribe(app: AppHarness, headers: dict[str, str], data: bytes, **fields:
         data={"model": "whisper-1", **fields},
         headers=headers,
     )
+
+
+class _BackgroundRequest(threading.Thread):
+    def __init__(self, send: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.send, self.response = send, None
+
+    def run(self) -> None:
+        self.response = self.send()
+
+    def answer(self, within: float) -> Any:
+        """The response, which must come within `within` seconds (a hung request fails the test)."""
+        self.join(timeout=within)
+        assert not self.is_alive(), f"no answer within {within} s"
+        return self.response
+
+
+def _transcribe_in_background(app: AppHarness, headers: dict[str, str], data: bytes) -> _BackgroundRequest:
+    request = _BackgroundRequest(lambda: _transcribe(app, headers, data))
+    request.start()
+    return request
 
 
 def test_a_worker_transcribes_for_the_api_and_only_its_queues(
@@ -171,7 +164,7 @@ def test_a_worker_transcribes_for_the_api_and_only_its_queues(
         assert len(tts_queue) == 1
         assert _job_states(stt_app, account.user_id)[-1] == ("speech", "pending")
     finally:
-        _stop(worker)
+        stop_worker(worker)
 
 
 def test_no_worker_or_a_full_queue_refuses_before_charging(
@@ -195,7 +188,7 @@ def test_no_worker_or_a_full_queue_refuses_before_charging(
         assert r.json()["error"]["type"] in ("rate_limit_error", "rate_limit_exceeded", "requests")
         queue.empty()
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert _balance(stt_app, account.user_id) == (1000, 0)
     assert _job_states(stt_app, account.user_id) == []
 
@@ -211,34 +204,24 @@ def test_a_stalled_or_dead_worker_fails_the_request_in_bounded_time(
     worker = _start_worker(settings, "stt")
     try:
         worker.send_signal(signal.SIGSTOP)
-        started = time.monotonic()
-        r = _transcribe(stt_app, account.headers, speech_wav_bytes)
-        waited = time.monotonic() - started
+        request = _transcribe_in_background(stt_app, account.headers, speech_wav_bytes)
+        r = request.answer(within=settings.stt_start_timeout_seconds + 30)
         assert r.status_code == 503, r.text
         assert "No worker started this transcription" in r.json()["error"]["message"]
-        assert waited < settings.stt_start_timeout_seconds + 30
         assert len(Queue(STT_QUEUE, connection=redis)) == 0
         assert _balance(stt_app, account.user_id) == (1000, 0)
         worker.send_signal(signal.SIGCONT)
 
         samples, rate = speech_samples  # ≈ 6 s; ten times over keeps the worker busy long enough
         long_speech = wav_bytes(np.concatenate([samples] * 10), rate)
-        result: dict[str, Any] = {}
-        request = threading.Thread(
-            target=lambda: result.setdefault("r", _transcribe(stt_app, account.headers, long_speech))
-        )
-        request.start()
+        request = _transcribe_in_background(stt_app, account.headers, long_speech)
         wait_until(lambda: bool(redis.keys("chorus:stt:*:alive")), timeout=60)
         worker.kill()
-        killed = time.monotonic()
-        request.join(timeout=60)
-        assert not request.is_alive()
-        assert time.monotonic() - killed < settings.stt_worker_silence_seconds + 30
-        r = result["r"]
+        r = request.answer(within=settings.stt_worker_silence_seconds + 30)
         assert r.status_code == 503, r.text
         assert "stopped" in r.json()["error"]["message"]
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert _balance(stt_app, account.user_id) == (1000, 0)
     assert [s for _, s in _job_states(stt_app, account.user_id)] == ["failed", "failed"]
     reset_queues()

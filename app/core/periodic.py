@@ -1,5 +1,6 @@
 """A daemon thread that runs one chore every `interval` seconds until stopped (the reconciler,
-the model janitor); a failing pass is logged and the next one runs as usual."""
+the model janitor, a job's lease heartbeat, a transcribing worker's alive key); a failing pass is
+logged and the next one runs as usual. As a context manager it runs for the `with` block."""
 
 from __future__ import annotations
 
@@ -25,3 +26,11 @@ class PeriodicThread(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+    def __enter__(self) -> PeriodicThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.join(timeout=5)

@@ -13,12 +13,15 @@ A TTS engine is one module under `app/engines/tts/` that registers a `VoiceBacke
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.engines.timing import TimedChunk, sentence_words
+
+if TYPE_CHECKING:
+    from app.engines.stt.whisper import Segment, TranscriptInfo
 
 Audio = NDArray[np.float32]
 
@@ -85,9 +88,20 @@ def _shared_by_letters(
 
 
 class Transcriber(Protocol):
-    """Speech to text; `transcribe` returns the engine's own result type."""
+    """Speech to text as it is decoded: Whisper in this process, or a worker answering for it."""
 
-    name: str
+    def stream(
+        self,
+        audio: np.ndarray,
+        *,
+        task: str = "transcribe",
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+        word_timestamps: bool = False,
+    ) -> tuple[TranscriptInfo, Iterator[Segment]]:
+        """Validate now, then return the info (language known) and the segments as decoded."""
+        ...
 
 
 class SpeakerEmbedder(Protocol):

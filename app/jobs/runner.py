@@ -11,6 +11,7 @@ import threading
 import app.models  # noqa: F401  (a worker process needs every table mapped, e.g. for foreign keys)
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.periodic import PeriodicThread
 from app.jobs import service
 from app.jobs.models import Job
 from app.jobs.tasks import JobContext, JobFailed, JobOutcome, get_task
@@ -23,41 +24,25 @@ class LeaseLost(Exception):
     job was cancelled): the work stops at its next progress report instead of running twice."""
 
 
-class _Heartbeat:
+class _Heartbeat(PeriodicThread):
     """Extends the job's lease while the work runs, so only a dead worker's lease expires; notes
     when the lease could not be extended because the job is no longer this attempt's."""
 
     def __init__(self, job_id: int, attempt: int, settings: Settings) -> None:
+        super().__init__(f"lease-{job_id}", max(0.5, settings.job_lease_seconds / 3), self._extend)
         self.job_id, self.attempt, self.settings = job_id, attempt, settings
-        self._stop = threading.Event()
         self.lost = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"lease-{job_id}")
 
     def check(self) -> None:
         if self.lost.is_set():
             raise LeaseLost(f"job {self.job_id} attempt {self.attempt} lost its lease")
 
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        interval = max(0.5, self.settings.job_lease_seconds / 3)
-        while not self._stop.wait(interval):
-            try:
-                with session_scope(self.settings) as session:
-                    kept = service.extend_lease(
-                        session, self.job_id, self.attempt, self.settings.job_lease_seconds
-                    )
-                if not kept:
-                    self.lost.set()
-                    return
-            except Exception:
-                log.warning("could not extend lease of job %s", self.job_id, exc_info=True)
+    def _extend(self) -> None:
+        with session_scope(self.settings) as session:
+            kept = service.extend_lease(session, self.job_id, self.attempt, self.settings.job_lease_seconds)
+        if not kept:
+            self.lost.set()
+            self.stop()
 
 
 def run_job(job_id: int, settings: Settings | None = None) -> None:

@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from app.audio import DecodedAudio, decode_audio
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import DomainError, InvalidInput, UnsupportedMedia
+from app.engines.base import Transcriber
 from app.engines.stt.whisper import Segment, Transcript, TranscriptInfo, Word
 from app.jobs import service as jobs
 from app.transcription.formats import GRANULARITIES, RESPONSE_FORMATS, billed_seconds
@@ -152,7 +152,7 @@ def decode_upload(data: bytes, settings: Settings) -> DecodedAudio:
         raise InvalidInput(exc.message, param="file") from exc
 
 
-def _engine(name: str, settings: Settings) -> Any:
+def _engine(name: str, settings: Settings) -> Transcriber:
     """What decodes: a worker through the `stt` queue, or the Whisper model loaded in this process."""
     if settings.transcribes_on_workers:
         from app.transcription.workers import RemoteWhisper

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ import numpy as np
 from app.core import errors
 from app.core.config import Settings, get_settings
 from app.core.errors import DomainError, RateLimited, Unavailable
+from app.core.periodic import PeriodicThread
 from app.engines.stt.whisper import Segment, TranscriptInfo, Word
 from app.jobs.queue import STT_QUEUE
 
@@ -65,26 +65,13 @@ def _stt_queue(settings: Settings) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class _Keys:
+    """One request's Redis keys: `audio` (its samples), `alive` (renewed by the decoding worker),
+    `out` (the messages the API pops), `cancel` (set when its client left)."""
+
     request_id: str
 
-    def _key(self, name: str) -> str:
+    def key(self, name: str) -> str:
         return f"chorus:stt:{self.request_id}:{name}"
-
-    @property
-    def audio(self) -> str:
-        return self._key("audio")
-
-    @property
-    def alive(self) -> str:
-        return self._key("alive")
-
-    @property
-    def out(self) -> str:
-        return self._key("out")
-
-    @property
-    def cancel(self) -> str:
-        return self._key("cancel")
 
 
 def admit(settings: Settings) -> None:
@@ -184,7 +171,7 @@ class _Request:
         self.submitted_at = 0.0
 
     def submit(self, audio: np.ndarray, engine_name: str, options: dict[str, Any]) -> None:
-        self.redis.set(self.keys.audio, _to_pcm16(audio), ex=KEY_TTL_SECONDS)
+        self.redis.set(self.keys.key("audio"), _to_pcm16(audio), ex=KEY_TTL_SECONDS)
         _stt_queue(self.settings).enqueue(
             DECODE_FUNCTION,
             self.keys.request_id,
@@ -203,9 +190,9 @@ class _Request:
         """The worker's next message; raises Unavailable when no worker starts it in time, or its
         worker stops beating. Never waits without bound."""
         while True:
-            item = self.redis.blpop([self.keys.out], timeout=POLL_SECONDS)
+            item = self.redis.blpop([self.keys.key("out")], timeout=POLL_SECONDS)
             if item is None and not self._worker_present():
-                item = self.redis.lpop(self.keys.out)  # pushed just before the worker's exit
+                item = self.redis.lpop(self.keys.key("out"))  # pushed just before the worker's exit
                 if item is None:
                     self._give_up()
             if item is None:
@@ -220,7 +207,7 @@ class _Request:
             return message
 
     def _worker_present(self) -> bool:
-        alive = bool(self.redis.exists(self.keys.alive))
+        alive = bool(self.redis.exists(self.keys.key("alive")))
         if alive:
             self.started = True
             return True
@@ -251,40 +238,25 @@ class _Request:
         """Tell the worker to stop (the client left, or we did) and drop what it would read."""
         pipe = self.redis.pipeline()
         if not self.finished:
-            pipe.set(self.keys.cancel, 1, ex=KEY_TTL_SECONDS)
+            pipe.set(self.keys.key("cancel"), 1, ex=KEY_TTL_SECONDS)
             if not self.started:  # never taken: off the queue, so no worker decodes for nobody
                 _stt_queue(self.settings).remove(f"stt-{self.keys.request_id}")
-        pipe.delete(self.keys.audio, self.keys.out)
+        pipe.delete(self.keys.key("audio"), self.keys.key("out"))
         pipe.execute()
 
 
 # --- the worker's side ------------------------------------------------------------------------
 
 
-class _Alive:
+def _keep_alive(redis: Any, key: str, silence_seconds: float) -> PeriodicThread:
     """Renews the `alive` key while the worker decodes: its absence tells the API it is gone."""
+    ttl_ms = int(silence_seconds * 1000)
 
-    def __init__(self, redis: Any, key: str, silence_seconds: float) -> None:
-        self.redis, self.key = redis, key
-        self.ttl_ms = int(silence_seconds * 1000)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="stt-alive")
+    def renew() -> None:
+        redis.set(key, 1, px=ttl_ms)
 
-    def __enter__(self) -> _Alive:
-        self.redis.set(self.key, 1, px=self.ttl_ms)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.ttl_ms / 4000):
-            try:
-                self.redis.set(self.key, 1, px=self.ttl_ms)
-            except Exception:
-                log.warning("could not renew %s", self.key, exc_info=True)
+    renew()
+    return PeriodicThread("stt-alive", ttl_ms / 4000, renew)
 
 
 def decode_on_worker(
@@ -299,22 +271,22 @@ def decode_on_worker(
 
     def push(kind: str, **data: Any) -> None:
         pipe = redis.pipeline()
-        pipe.rpush(keys.out, json.dumps({"kind": kind, **data}))
-        pipe.expire(keys.out, KEY_TTL_SECONDS)
+        pipe.rpush(keys.key("out"), json.dumps({"kind": kind, **data}))
+        pipe.expire(keys.key("out"), KEY_TTL_SECONDS)
         pipe.execute()
 
-    if redis.exists(keys.cancel):
+    if redis.exists(keys.key("cancel")):
         return  # its client left while it waited
-    with _Alive(redis, keys.alive, settings.stt_worker_silence_seconds):
+    with _keep_alive(redis, keys.key("alive"), settings.stt_worker_silence_seconds):
         try:
-            raw = redis.get(keys.audio)
+            raw = redis.get(keys.key("audio"))
             if raw is None:
                 raise Unavailable("The audio of this transcription expired before a worker took it")
             engine = registry.get_stt(engine_name, settings)
             info, segments = engine.stream(_from_pcm16(raw), **options)
             push("info", info=dataclasses.asdict(info))
             for segment in segments:
-                if redis.exists(keys.cancel):
+                if redis.exists(keys.key("cancel")):
                     log.info("transcription %s cancelled by its client", request_id)
                     return
                 push("segment", segment=dataclasses.asdict(segment))
@@ -328,4 +300,4 @@ def decode_on_worker(
                 error={"type": "Unavailable", "message": f"Transcription failed: {type(exc).__name__}"},
             )
         finally:
-            redis.delete(keys.audio)
+            redis.delete(keys.key("audio"))

@@ -6,6 +6,10 @@ Under CI=true a missing service fails the test; elsewhere it skips with the reas
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +30,47 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_TEST_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 TEST_SECRET = "test-secret-" + "x" * 32
+
+
+def start_worker(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A `chorus worker` process on the settings' database, Redis, storage and models, warming no
+    model (it starts in a second); `args` and `env` add to or override that."""
+    environment = {
+        **os.environ,
+        "CHORUS_ENV": "test",
+        "CHORUS_DATA_DIR": str(settings.data_dir),
+        "CHORUS_MODELS_DIR": str(settings.resolved_models_dir),
+        "CHORUS_DATABASE_URL": settings.resolved_database_url,
+        "CHORUS_REDIS_URL": settings.redis_url or "",
+        "CHORUS_STORAGE_URL": settings.resolved_storage_url,
+        "CHORUS_SECRET_KEY": TEST_SECRET,
+        "CHORUS_WARM_MODELS": "false",
+        **(env or {}),
+    }
+    # Logs go to a file: an unread pipe fills up and blocks a chatty worker.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(settings.data_dir / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "worker", *args], env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def stop_worker(worker: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Ends a worker if it still runs (a stopped one is continued first): `kill` at once, else a
+    warm shutdown given 20 s."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGCONT)
+        if kill:
+            worker.kill()
+        else:
+            worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    worker.wait(timeout=10)
 
 
 def service_missing(what: str, exc: BaseException) -> None:
