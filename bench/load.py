@@ -245,8 +245,44 @@ async def run_step(
                 ok = False
             samples[kind].append((time.perf_counter() - started, ok))
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async def loop_lag() -> None:
+        """How late this client's own event loop wakes: its share of the measured latencies."""
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            await asyncio.sleep(0.01)
+            samples["client_loop_lag"].append((time.perf_counter() - started - 0.01, True))
+
+    await asyncio.gather(loop_lag(), *(worker() for _ in range(concurrency)))
     return samples
+
+
+def server_side_over_100ms(metrics: str) -> dict[str, tuple[int, int]]:
+    """Per GET route: (requests, of them over 100 ms) as the API itself timed them (/metrics)."""
+    counts: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in metrics.splitlines():
+        if line.startswith("chorus_http_request_duration_seconds_bucket{") and 'method="GET"' in line:
+            labels, value = line.split("} ")
+            route = labels.split('route="')[1].split('"')[0]
+            le = labels.split('le="')[1].split('"')[0]
+            counts[route][le] = float(value)
+    return {r: (int(b["+Inf"]), int(b["+Inf"] - b["0.1"])) for r, b in counts.items() if "0.1" in b}
+
+
+CPU_CGROUP = Path("/sys/fs/cgroup/cpu/chorus-load")
+
+
+def cpu_groups(deployment: Deployment, worker_shares: int) -> None:
+    """The API in one cgroup (cpu.shares 1024), the workers in another with `worker_shares`: as
+    containers with cpu_shares would be. Needs root and the cgroup v1 cpu controller."""
+    for name, shares, procs in (
+        ("api", 1024, deployment.procs[:1]),
+        ("workers", worker_shares, deployment.procs[1:]),
+    ):
+        group = CPU_CGROUP / name
+        group.mkdir(parents=True, exist_ok=True)
+        (group / "cpu.shares").write_text(str(shares))
+        for proc in procs:
+            (group / "cgroup.procs").write_text(str(proc.pid))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -262,6 +298,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"steps": [], "config": vars(args) | {"json": str(args.json)}}
     try:
         key = deployment.start()
+        if args.worker_cpu_shares:
+            cpu_groups(deployment, args.worker_cpu_shares)
         time.sleep(3)  # settle after start-up before reading idle memory
         results["rss_idle_mb"] = deployment.memory()
         print("RSS when ready (MB):", results["rss_idle_mb"], flush=True)
@@ -282,8 +320,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             budget = [MAX_REQUESTS]
             for concurrency in steps:
                 started = time.monotonic()
+                before = server_side_over_100ms((await client.get("/metrics")).text)
                 samples = await run_step(client, headers, voices, wav, concurrency, per_step, budget, mix)
                 elapsed = time.monotonic() - started
+                after = server_side_over_100ms((await client.get("/metrics")).text)
                 step: dict[str, Any] = {
                     "concurrency": concurrency,
                     "seconds": round(elapsed, 1),
@@ -300,6 +340,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         "p99_ms": round(pct(lat, 99), 1),
                         "error_rate": round(errors / len(rows), 4),
                     }
+                listed_route = "/api/v1/voice/voice-profiles"
+                total, slow = (
+                    a - b
+                    for a, b in zip(
+                        after.get(listed_route, (0, 0)), before.get(listed_route, (0, 0)), strict=True
+                    )
+                )
+                step["list_voices_server_side"] = {"requests": total, "over_100ms": slow}
                 results["steps"].append(step)
                 print(
                     f"concurrency {concurrency}: "
@@ -307,7 +355,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         f"{k} {v['rps']}/s p50 {v['p50_ms']} p95 {v['p95_ms']} "
                         f"p99 {v['p99_ms']} err {v['error_rate']}"
                         for k, v in step["routes"].items()
-                    ),
+                    )
+                    + f"; list-voices timed by the API: {slow} of {total} over 100 ms",
                     flush=True,
                 )
         results["rss_warm_mb"] = deployment.memory()
@@ -349,6 +398,12 @@ def main() -> None:
     parser.add_argument("--mix", choices=sorted(MIXES), default="mixed")
     parser.add_argument("--preload", default=None, help="CHORUS_PRELOAD_MODELS ('' for none)")
     parser.add_argument("--nice", type=int, default=None, help="CHORUS_COMPUTE_NICE")
+    parser.add_argument(
+        "--worker-cpu-shares",
+        type=int,
+        default=0,
+        help="API and workers in cgroups, workers with these shares (root)",
+    )
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     print(f"list-voices p50 doubles at concurrency: {results['latency_doubles_at']}")

@@ -1,20 +1,31 @@
 """How heavy work fares when the host is busy for reasons of its own.
 
-Run by hand:  .venv/bin/python bench/priority.py [--nice 10,0] [--hogs 2] [--repeat 2]
+Run by hand (as root for `cgroups`):
+    .venv/bin/python bench/priority.py [--nice 10,0] [--hogs 2] [--repeat 2]
+                                      [--placements same,session,cgroups]
 
 For each CHORUS_COMPUTE_NICE value: starts the deployed shape of bench/load.py (API, one worker,
-Postgres, Redis) and times one transcription of ≈ 45 s of Piper speech over HTTP, on a quiet
-host and with `--hogs` unrelated busy-loop processes at normal priority (load ≈ hogs + 1 on
-this machine's cores), and the list-voices latency (median of 20) beside it. Reported, not asserted.
+Postgres, Redis) and times one transcription of ≈ 45 s of Piper speech over HTTP and the
+list-voices latency (median of 20) on a quiet host, then with `--hogs` unrelated busy-loop
+processes at normal priority placed three ways:
+- `same`: in the server's own session, so one scheduling group with it (the worst case: nice
+  then ranks the worker below the hogs as well as below the API);
+- `session`: in a session of their own, as a service or a shell on the host would be (Linux's
+  autogroup gives each session its share; nice ranks only inside one);
+- `cgroups`: API, worker and hogs each in a cgroup of equal weight (cgroup v1 cpu.shares under
+  /sys/fs/cgroup/cpu/chorus-bench), as containers or systemd services are.
+Reported, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +36,8 @@ from openai_speech import TEXT_130  # noqa: E402
 from openai_transcribe import speech_wav  # noqa: E402
 
 HOG = "while True: pass"
+CGROUP_ROOT = Path("/sys/fs/cgroup/cpu/chorus-bench")
+PLACEMENTS = ("same", "session", "cgroups")
 
 
 def list_voices_ms(client: httpx.Client, headers: dict[str, str]) -> float:
@@ -48,6 +61,47 @@ def transcribe_s(client: httpx.Client, headers: dict[str, str], wav: bytes) -> f
     return time.perf_counter() - started
 
 
+def _into_cgroup(name: str, pid: int) -> None:
+    group = CGROUP_ROOT / name
+    group.mkdir(parents=True, exist_ok=True)
+    (group / "cgroup.procs").write_text(str(pid))  # the whole process; its children follow
+
+
+def _out_of_cgroups(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path("/sys/fs/cgroup/cpu/cgroup.procs").write_text(str(pid))
+    for group in sorted(CGROUP_ROOT.glob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            group.rmdir()
+    with contextlib.suppress(OSError):
+        CGROUP_ROOT.rmdir()
+
+
+@contextlib.contextmanager
+def hogs_placed(placement: str, count: int, deployment: Deployment) -> Iterator[None]:
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", HOG], start_new_session=placement != "same")
+        for _ in range(count)
+    ]
+    server = [p.pid for p in deployment.procs]
+    try:
+        if placement == "cgroups":
+            _into_cgroup("api", deployment.procs[0].pid)
+            for n, worker in enumerate(deployment.procs[1:]):
+                _into_cgroup(f"worker{n}", worker.pid)
+            for hog in hogs:
+                _into_cgroup("hogs", hog.pid)
+        time.sleep(1)
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        if placement == "cgroups":
+            _out_of_cgroups(server)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,10 +109,15 @@ def main() -> None:
     parser.add_argument("--nice", default="10,0")
     parser.add_argument("--hogs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--placements", default=",".join(PLACEMENTS))
     args = parser.parse_args()
+    placements = [p for p in args.placements.split(",") if p]
+    unknown = set(placements) - set(PLACEMENTS)
+    if unknown:
+        parser.error(f"unknown placement(s) {', '.join(sorted(unknown))}")
     wav, seconds = speech_wav(TEXT_130)
     print(f"speech: {seconds:.1f} s; hogs: {args.hogs} busy processes at nice 0", flush=True)
-    print(f"{'nice':>4} {'quiet s':>8} {'hogged s':>9} {'list ms quiet':>14} {'list ms hogged':>15}")
+    print(f"{'nice':>4} {'hogs':>8} {'transcribe s':>13} {'list ms':>8}", flush=True)
     for nice in (int(n) for n in args.nice.split(",")):
         deployment = Deployment(workers=1, nice=nice)
         try:
@@ -66,24 +125,30 @@ def main() -> None:
             headers = {"X-API-Key": key}
             with httpx.Client(base_url=deployment.base, timeout=600) as client:
                 transcribe_s(client, headers, wav)  # first use loads nothing new, but settles caches
-                quiet = [transcribe_s(client, headers, wav) for _ in range(args.repeat)]
-                list_quiet = list_voices_ms(client, headers)
-                hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(args.hogs)]
-                try:
-                    time.sleep(1)
-                    hogged = [transcribe_s(client, headers, wav) for _ in range(args.repeat)]
-                    list_hogged = list_voices_ms(client, headers)
-                finally:
-                    for hog in hogs:
-                        hog.kill()
-                        hog.wait()
+                rows = {
+                    "none": (
+                        [transcribe_s(client, headers, wav) for _ in range(args.repeat)],
+                        list_voices_ms(client, headers),
+                    )
+                }
+                for placement in placements:
+                    with hogs_placed(placement, args.hogs, deployment):
+                        rows[placement] = (
+                            [transcribe_s(client, headers, wav) for _ in range(args.repeat)],
+                            list_voices_ms(client, headers),
+                        )
+                    print(
+                        f"{nice:>4} {placement:>8} {statistics.median(rows[placement][0]):>13.1f} "
+                        f"{rows[placement][1]:>8.1f}",
+                        flush=True,
+                    )
+                print(
+                    f"{nice:>4} {'none':>8} {statistics.median(rows['none'][0]):>13.1f} "
+                    f"{rows['none'][1]:>8.1f}",
+                    flush=True,
+                )
         finally:
             deployment.stop()
-        print(
-            f"{nice:>4} {statistics.median(quiet):>8.1f} {statistics.median(hogged):>9.1f} "
-            f"{list_quiet:>14.1f} {list_hogged:>15.1f}",
-            flush=True,
-        )
 
 
 if __name__ == "__main__":
