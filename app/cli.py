@@ -97,7 +97,7 @@ def worker(
     from app.core.bootstrap import model_janitor
     from app.core.db import dispose_engines
     from app.core.priority import lower_current_thread
-    from app.jobs.queue import WORKER_QUEUES, tie_children_to_this_process
+    from app.jobs.queue import STT_QUEUE, WORKER_QUEUES, tie_children_to_this_process
     from app.jobs.reconciler import ReconcilerThread
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -128,11 +128,20 @@ def worker(
     # SimpleWorker runs jobs in this process, so loaded models are reused across jobs. Its queues
     # are taken in turn: in priority order a steady stream of transcriptions left speech jobs
     # waiting 50 s at concurrency 16 (bench/load.py).
-    SimpleWorker(list(dict.fromkeys(names)), connection=connection).work(
-        burst=burst, with_scheduler=True, dequeue_strategy=DequeueStrategy.ROUND_ROBIN
-    )
-    reconciler.stop()
-    janitor.stop()
+    rq_worker = SimpleWorker(list(dict.fromkeys(names)), connection=connection)
+    listener = None
+    if STT_QUEUE in names:  # the API admits transcriptions only while some worker beats here
+        from app.transcription.workers import listen_for_transcriptions
+
+        listener = listen_for_transcriptions(settings, rq_worker.name)
+        listener.start()
+    try:
+        rq_worker.work(burst=burst, with_scheduler=True, dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
+    finally:
+        if listener is not None:
+            listener.stop()
+        reconciler.stop()
+        janitor.stop()
 
 
 @users_cli.command("create")

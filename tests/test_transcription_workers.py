@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.db import dispose_engines
 from app.core.migrate import upgrade
 from app.jobs.queue import STT_QUEUE, TTS_QUEUE, reset_queues
+from app.transcription.workers import LISTENER_LAPSE_SECONDS, listening_workers
 from tests.plugins.audio_samples import wav_bytes
 from tests.plugins.services import AppHarness, _build_harness, make_settings, start_worker, stop_worker
 from tests.plugins.waiting import wait_until
@@ -52,15 +53,9 @@ def stt_app(
 
 
 def _start_worker(settings: Settings, queues: str) -> subprocess.Popen[bytes]:
-    """A worker on `queues`, returned once RQ counts it as listening to stt."""
+    """A worker on `queues`, returned once it beats as listening to stt."""
     worker = start_worker(settings, "--queues", queues, env={"CHORUS_RECONCILE_INTERVAL_SECONDS": "3600"})
-    redis = Redis.from_url(settings.redis_url or "")
-    from rq import Worker
-
-    wait_until(
-        lambda: Worker.count(queue=Queue(STT_QUEUE, connection=redis)) > 0 or worker.poll() is not None,
-        timeout=60,
-    )
+    wait_until(lambda: listening_workers(settings) > 0 or worker.poll() is not None, timeout=60)
     assert worker.poll() is None, f"worker exited: {list(settings.data_dir.glob('worker-*.log'))}"
     return worker
 
@@ -165,6 +160,8 @@ def test_a_worker_transcribes_for_the_api_and_only_its_queues(
         assert _job_states(stt_app, account.user_id)[-1] == ("speech", "pending")
     finally:
         stop_worker(worker)
+    # Stopped cleanly, it takes itself off at once: the next request is refused, not queued.
+    assert listening_workers(stt_app.settings) == 0
 
 
 def test_no_worker_or_a_full_queue_refuses_before_charging(
@@ -220,6 +217,13 @@ def test_a_stalled_or_dead_worker_fails_the_request_in_bounded_time(
         r = request.answer(within=settings.stt_worker_silence_seconds + 30)
         assert r.status_code == 503, r.text
         assert "stopped" in r.json()["error"]["message"]
+
+        # Killed, it cannot take itself off; once its beat lapses a request is refused at once
+        # ("no worker"), not after waiting the start timeout for it.
+        wait_until(lambda: listening_workers(settings) == 0, timeout=LISTENER_LAPSE_SECONDS + 15)
+        r = _transcribe(stt_app, account.headers, speech_wav_bytes)
+        assert r.status_code == 503, r.text
+        assert "No worker takes transcriptions" in r.json()["error"]["message"]
     finally:
         stop_worker(worker)
     assert _balance(stt_app, account.user_id) == (1000, 0)

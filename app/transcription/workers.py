@@ -42,6 +42,12 @@ KEY_TTL_SECONDS = 3600  # every key of a request expires on its own, whatever ha
 POLL_SECONDS = 1.0  # how often a waiting API checks that its worker is still there
 # Retry-After for a full queue: about one transcription's time on a busy worker.
 FULL_QUEUE_RETRY_AFTER_SECONDS = 5
+# Workers taking `stt` say so here (member: worker name, score: Redis's clock) every few seconds,
+# busy or idle. RQ's own registrations outlive a killed worker by minutes (its key's TTL is the
+# job timeout), which left requests waiting the whole start timeout for a worker that was gone.
+LISTENERS_KEY = "chorus:stt:listeners"
+LISTENER_BEAT_SECONDS = 5.0
+LISTENER_LAPSE_SECONDS = 15.0  # three missed beats: gone
 
 
 @cache
@@ -74,15 +80,46 @@ class _Keys:
         return f"chorus:stt:{self.request_id}:{name}"
 
 
+def _redis_now(redis: Any) -> float:
+    """Redis's clock, so that workers and APIs on hosts with skewed clocks agree."""
+    seconds, micros = redis.time()
+    return float(seconds) + micros / 1e6
+
+
+def listening_workers(settings: Settings) -> int:
+    """Workers taking `stt` whose last beat is under LISTENER_LAPSE_SECONDS old."""
+    redis = _connection(settings)
+    return int(redis.zcount(LISTENERS_KEY, _redis_now(redis) - LISTENER_LAPSE_SECONDS, "+inf"))
+
+
+def listen_for_transcriptions(settings: Settings, worker_name: str) -> PeriodicThread:
+    """A worker's beat on LISTENERS_KEY while it runs (start it; `stop()` takes the worker off)."""
+    redis = _connection(settings)
+
+    def beat() -> None:
+        now = _redis_now(redis)
+        pipe = redis.pipeline()
+        pipe.zadd(LISTENERS_KEY, {worker_name: now})
+        pipe.zremrangebyscore(LISTENERS_KEY, "-inf", now - 10 * LISTENER_LAPSE_SECONDS)  # long gone
+        pipe.execute()
+
+    class Listener(PeriodicThread):
+        def stop(self) -> None:
+            super().stop()
+            redis.zrem(LISTENERS_KEY, worker_name)
+
+    beat()
+    return Listener("stt-listener", LISTENER_BEAT_SECONDS, beat)
+
+
 def admit(settings: Settings) -> None:
     """Refuse a transcription the workers cannot take, before any credits are held."""
     from redis.exceptions import RedisError
-    from rq import Worker
 
     queue = _stt_queue(settings)
     try:
         waiting = len(queue)
-        listening = Worker.count(queue=queue)
+        listening = listening_workers(settings)
     except RedisError as exc:
         raise Unavailable(f"The transcription queue (Redis) is unreachable: {exc}") from exc
     if listening == 0:
