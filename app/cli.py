@@ -131,9 +131,9 @@ def worker(
     rq_worker = SimpleWorker(list(dict.fromkeys(names)), connection=connection)
     listener = None
     if STT_QUEUE in names:  # the API admits transcriptions only while some worker beats here
-        from app.transcription.workers import listen_for_transcriptions
+        from app.transcription.workers import TranscriptionListener
 
-        listener = listen_for_transcriptions(settings, rq_worker.name)
+        listener = TranscriptionListener(settings, rq_worker.name)
         listener.start()
     try:
         rq_worker.work(burst=burst, with_scheduler=True, dequeue_strategy=DequeueStrategy.ROUND_ROBIN)

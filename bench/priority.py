@@ -31,12 +31,12 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import Deployment  # noqa: E402
+from load import CPU_CGROUPS, Deployment, into_cpu_cgroup, remove_cpu_cgroups  # noqa: E402
 from openai_speech import TEXT_130  # noqa: E402
 from openai_transcribe import speech_wav  # noqa: E402
 
 HOG = "while True: pass"
-CGROUP_ROOT = Path("/sys/fs/cgroup/cpu/chorus-bench")
+CGROUP_ROOT = CPU_CGROUPS / "chorus-bench"
 PLACEMENTS = ("same", "session", "cgroups")
 
 
@@ -61,23 +61,6 @@ def transcribe_s(client: httpx.Client, headers: dict[str, str], wav: bytes) -> f
     return time.perf_counter() - started
 
 
-def _into_cgroup(name: str, pid: int) -> None:
-    group = CGROUP_ROOT / name
-    group.mkdir(parents=True, exist_ok=True)
-    (group / "cgroup.procs").write_text(str(pid))  # the whole process; its children follow
-
-
-def _out_of_cgroups(pids: list[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            Path("/sys/fs/cgroup/cpu/cgroup.procs").write_text(str(pid))
-    for group in sorted(CGROUP_ROOT.glob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            group.rmdir()
-    with contextlib.suppress(OSError):
-        CGROUP_ROOT.rmdir()
-
-
 @contextlib.contextmanager
 def hogs_placed(placement: str, count: int, deployment: Deployment) -> Iterator[None]:
     hogs = [
@@ -87,11 +70,11 @@ def hogs_placed(placement: str, count: int, deployment: Deployment) -> Iterator[
     server = [p.pid for p in deployment.procs]
     try:
         if placement == "cgroups":
-            _into_cgroup("api", deployment.procs[0].pid)
+            into_cpu_cgroup(CGROUP_ROOT / "api", deployment.procs[0].pid)
             for n, worker in enumerate(deployment.procs[1:]):
-                _into_cgroup(f"worker{n}", worker.pid)
+                into_cpu_cgroup(CGROUP_ROOT / f"worker{n}", worker.pid)
             for hog in hogs:
-                _into_cgroup("hogs", hog.pid)
+                into_cpu_cgroup(CGROUP_ROOT / "hogs", hog.pid)
         time.sleep(1)
         yield
     finally:
@@ -99,7 +82,7 @@ def hogs_placed(placement: str, count: int, deployment: Deployment) -> Iterator[
             hog.kill()
             hog.wait()
         if placement == "cgroups":
-            _out_of_cgroups(server)
+            remove_cpu_cgroups(CGROUP_ROOT, server)
 
 
 def main() -> None:

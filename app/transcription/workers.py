@@ -92,24 +92,29 @@ def listening_workers(settings: Settings) -> int:
     return int(redis.zcount(LISTENERS_KEY, _redis_now(redis) - LISTENER_LAPSE_SECONDS, "+inf"))
 
 
-def listen_for_transcriptions(settings: Settings, worker_name: str) -> PeriodicThread:
-    """A worker's beat on LISTENERS_KEY while it runs (start it; `stop()` takes the worker off)."""
-    redis = _connection(settings)
+class TranscriptionListener(PeriodicThread):
+    """A worker's beat on LISTENERS_KEY while it runs, busy or idle; `stop()` takes it off."""
 
-    def beat() -> None:
-        now = _redis_now(redis)
-        pipe = redis.pipeline()
-        pipe.zadd(LISTENERS_KEY, {worker_name: now})
+    def __init__(self, settings: Settings, worker_name: str) -> None:
+        super().__init__("stt-listener", LISTENER_BEAT_SECONDS, self._beat)
+        self.redis, self.worker_name = _connection(settings), worker_name
+        self._beat()  # listed before the worker takes anything
+
+    def _beat(self) -> None:
+        now = _redis_now(self.redis)
+        pipe = self.redis.pipeline()
+        pipe.zadd(LISTENERS_KEY, {self.worker_name: now})
         pipe.zremrangebyscore(LISTENERS_KEY, "-inf", now - 10 * LISTENER_LAPSE_SECONDS)  # long gone
         pipe.execute()
 
-    class Listener(PeriodicThread):
-        def stop(self) -> None:
-            super().stop()
-            redis.zrem(LISTENERS_KEY, worker_name)
-
-    beat()
-    return Listener("stt-listener", LISTENER_BEAT_SECONDS, beat)
+    def stop(self) -> None:
+        super().stop()
+        if self.is_alive():
+            self.join(timeout=5)  # a beat under way would list it again after the removal
+        try:
+            self.redis.zrem(LISTENERS_KEY, self.worker_name)
+        except Exception:  # Redis gone at shutdown: the entry lapses on its own
+            log.warning("could not take %s off %s", self.worker_name, LISTENERS_KEY, exc_info=True)
 
 
 def admit(settings: Settings) -> None:
