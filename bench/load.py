@@ -11,7 +11,8 @@ at rising concurrency, splitting --seconds evenly between the steps. Prints thro
 p50/p95/p99 and error rate per route and step, the concurrency at which list-voices p50
 latency first doubles over the lowest step, and the step where total throughput saturates, and
 the resident memory (RSS) of the API and of each worker when ready (idle) and after the run (warm).
-`--mix transcribe` sends transcriptions only (throughput of the workers).
+`--mix transcribe` sends transcriptions only (throughput of the workers); `--mix list` list-voices
+only (the API's own capacity, e.g. with `--workers 0`).
 Bounded in time and count; loopback only.
 """
 
@@ -48,6 +49,7 @@ SECRET = "load-secret-" + "x" * 32
 MIXES = {
     "mixed": (("list_voices", 0.6), ("preview", 0.2), ("generate_poll", 0.1), ("transcribe", 0.1)),
     "transcribe": (("transcribe", 1.0),),
+    "list": (("list_voices", 1.0),),  # the API's own capacity for its cheapest authenticated read
 }
 MIX = MIXES["mixed"]
 MAX_REQUESTS = 20_000  # a hard bound whatever the timing

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import jwt
 import sqlalchemy as sa
 
 from app.auth import service as auth
 from app.core.db import session_scope
-from tests.plugins.services import AppHarness
+from tests.plugins.services import AppHarness, _build_harness, make_settings
 
 
 def test_keys_use_the_ap_prefix_and_only_a_hash_is_stored(embedded: AppHarness) -> None:
@@ -38,6 +39,8 @@ def test_unknown_and_revoked_keys_get_the_same_401(embedded: AppHarness) -> None
     account = embedded.make_user()
     c = embedded.client
     unknown = c.get("/api/v1/voice/voice-profiles", headers={"X-API-Key": "ap_" + "z" * 43})
+    # Used first, so this process remembers the key: revoking it here still ends it at once.
+    assert c.get("/api/v1/voice/voice-profiles", headers=account.headers).status_code == 200
     with session_scope(embedded.settings) as session:
         auth.revoke_api_key(session, account.key[:11])
     revoked = c.get("/api/v1/voice/voice-profiles", headers=account.headers)
@@ -76,3 +79,28 @@ def test_credits_route_reports_the_breakdown(embedded: AppHarness) -> None:
         "credits": 500,
         "breakdown": {"regular": 300, "permanent": 200, "held": 0, "resetAt": None},
     }
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_auth_cache_time(tmp_path: Path) -> None:
+    """`chorus keys revoke` runs in its own process: the API trusts a key it checked for at most
+    auth_cache_seconds, then asks the database again and refuses it."""
+    for harness in _build_harness(make_settings(tmp_path / "data", auth_cache_seconds=0.5)):
+        account = harness.make_user()
+        c, path = harness.client, "/api/v1/voice/voice-profiles"
+        assert c.get(path, headers=account.headers).status_code == 200
+        # What the other process does: the row changes, this process's memory is not told.
+        with session_scope(harness.settings) as session:
+            session.execute(sa.text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+        time.sleep(0.6)
+        r = c.get(path, headers=account.headers)
+        assert r.status_code == 401 and r.json() == {"detail": "Invalid or missing API key"}
+
+
+def test_without_the_auth_cache_a_revoked_key_stops_at_once(tmp_path: Path) -> None:
+    for harness in _build_harness(make_settings(tmp_path / "data", auth_cache_seconds=0)):
+        account = harness.make_user()
+        c, path = harness.client, "/api/v1/voice/voice-profiles"
+        assert c.get(path, headers=account.headers).status_code == 200
+        with session_scope(harness.settings) as session:
+            session.execute(sa.text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+        assert c.get(path, headers=account.headers).status_code == 401

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+import jwt
 import numpy as np
 import pytest
 
@@ -78,6 +80,10 @@ def test_sdk_flow_clone_speak_download_delete(embedded: AppHarness, speech_wav_b
     assert voice["status"] == "COMPLETED", voice
     assert c.get(f"{V}/voices/{voice['uuid']}", headers=h).json()["id"] == voice["id"]
     assert c.get(f"{V}/voices/{voice['id']}", headers=h).json()["voice_id"] == voice["voice_id"]
+    mine = c.get(f"{V}/voice-profiles", params={"voice_type": "CUSTOM"}, headers=h).json()["voices"]
+    assert [(v["voice_id"], v["clone_job_id"]) for v in mine] == [
+        (voice["voice_id"], created["clone_job_id"])
+    ]
 
     text = "Hello from the other side. This is a cloned voice speaking."
     job = c.post(
@@ -328,6 +334,8 @@ def test_filters_and_pagination_over_200_voices(embedded: AppHarness) -> None:
         page = c.get(f"{V}/voice-profiles", params={"voice_type": "CUSTOM", "skip": skip}, headers=h).json()
         seen += [v["voice_id"] for v in page["voices"]]
         assert page["hasMore"] is (skip + 50 < 200)
+    beyond = c.get(f"{V}/voice-profiles", params={"voice_type": "CUSTOM", "skip": 400}, headers=h).json()
+    assert beyond["voices"] == [] and beyond["total"] == 200 and beyond["hasMore"] is False
     assert len(seen) == len(set(seen)) == 200  # stable ordering: no voice twice, none missed
     everything = c.get(f"{V}/voice-profiles", headers=h).json()
     assert everything["total"] == 200 + builtins
@@ -418,6 +426,32 @@ def test_previews_are_cached_free_and_batched(embedded: AppHarness) -> None:
     assert _credits(embedded, account) == 10_000
 
 
+def test_preview_links_play_and_last_at_least_the_signed_url_ttl(embedded: AppHarness) -> None:
+    """A listing's `preview_url`s: the same link for a voice within a minute (signed once), each
+    valid for at least signed_url_ttl_seconds from now, playable without a key, and refused when
+    tampered with."""
+    account = embedded.make_user()
+    c, h = embedded.client, account.headers
+    params = {"voice_type": "STANDARD", "limit": 5}
+    started = time.time()
+    first = c.get(f"{V}/voice-profiles", params=params, headers=h).json()["voices"]
+    again = c.get(f"{V}/voice-profiles", params=params, headers=h).json()["voices"]
+    links = [v["preview_url"] for v in first]
+    assert all(links) and len(set(links)) == len(links)
+    if int(started) // 60 == int(time.time()) // 60:  # the same minute
+        assert [v["preview_url"] for v in again] == links
+    for link in links:
+        claims = jwt.decode(link.rsplit("/", 1)[1], options={"verify_signature": False})
+        assert claims["exp"] >= started + embedded.settings.signed_url_ttl_seconds
+        assert claims["exp"] <= time.time() + embedded.settings.signed_url_ttl_seconds + 61
+    played = c.get(links[0])
+    assert played.status_code == 200 and played.headers["content-type"].startswith("audio/")
+    token = links[0].rsplit("/", 1)[1]
+    tampered = links[0][: -len(token)] + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert c.get(tampered).status_code == 404
+    assert _credits(embedded, account) == 10_000
+
+
 def test_ratings_make_avg_rating_real(embedded: AppHarness) -> None:
     """POST /tts-jobs/{job}/rating by the owner, once per job and changeable; `avg_rating` in the
     voice's usage_stats and in analytics is the mean of the ratings (0.0 before any)."""
@@ -448,6 +482,11 @@ def test_ratings_make_avg_rating_real(embedded: AppHarness) -> None:
 
     stats = c.get(f"{V}/voices/{joe}", headers=alice.headers).json()["usage_stats"]
     assert stats["avg_rating"] == 4.5
+    # A listing page shows the same figures (its own one-query path), beside voices never used.
+    listed = c.get(f"{V}/voice-profiles", params={"voice_type": "STANDARD"}, headers=bob.headers).json()
+    by_id = {v["voice_id"]: v["usage_stats"] for v in listed["voices"]}
+    assert by_id[joe]["avg_rating"] == 4.5 and by_id[joe]["total_generations"] >= 2
+    assert any(s["avg_rating"] == 0.0 and s["total_generations"] == 0 for s in by_id.values())
     analytics = c.get(f"{V}/analytics/usage", headers=alice.headers, params={"voice_id": joe}).json()
     assert analytics["avg_rating"] == 4.5
     assert c.get(f"{V}/analytics/usage", headers=bob.headers).json()["avg_rating"] == 0.0

@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Header, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.service import INVALID_CREDENTIALS, Principal, authenticate_api_key, authenticate_bearer
+from app.auth.service import (
+    INVALID_CREDENTIALS,
+    Principal,
+    authenticate_api_key,
+    authenticate_bearer,
+    remembered_key,
+)
 from app.core.config import Settings
 from app.core.db import Session, session_scope
 from app.core.errors import Unauthorized
-from app.storage import BlobStore, get_store
+from app.storage import BlobStore, existing_store, get_store
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
+    # async: nothing here waits, and a sync dependency costs every request a thread-pool hop.
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
     """One transaction per request: committed when the route returns, before the response
-    is sent (scope="function"), then after-commit work such as enqueueing jobs runs."""
-    with session_scope(settings) as session:
+    is sent (scope="function"), then after-commit work such as enqueueing jobs runs.
+
+    async: opening the session waits on nothing (it connects on first use), so only the commit
+    or rollback takes a worker thread. Each thread hop of a sync dependency cost a cheap request
+    as much as its query under load. Shielded: a client that hangs up cannot skip it."""
+    scope = session_scope(settings)
+    session = scope.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(scope.__exit__, None, None, None)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -35,15 +56,20 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="API key or JWT from /api/v1/auth/token")
 
 
-def get_principal(
+async def get_principal(
     session: SessionDep,
     settings: SettingsDep,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    return principal_from(
-        session, settings, api_key=api_key, bearer=bearer.credentials if bearer else None, bare=authorization
+    token = bearer.credentials if bearer else None
+    # The credential principal_from would read first; a key checked moments ago needs no thread.
+    presented = api_key or token or (authorization or "").strip()
+    if known := remembered_key(settings, presented):
+        return known
+    return await anyio.to_thread.run_sync(
+        partial(principal_from, session, settings, api_key=api_key, bearer=token, bare=authorization)
     )
 
 
@@ -87,8 +113,10 @@ def websocket_principal(session: Session, settings: Settings, websocket: WebSock
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def get_blob_store(settings: SettingsDep) -> BlobStore:
-    return get_store(settings)
+async def get_blob_store(settings: SettingsDep) -> BlobStore:
+    # The process's store once made (no thread hop); the first request makes it in a thread.
+    store = existing_store(settings)
+    return store if store is not None else await anyio.to_thread.run_sync(get_store, settings)
 
 
 StoreDep = Annotated[BlobStore, Depends(get_blob_store)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import ApiKey, User
 from app.billing import service as billing
 from app.core.config import Settings
-from app.core.db import affected_rows, utcnow
+from app.core.db import affected_rows, after_commit, utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.security import decode_jwt, display_prefix, hash_api_key, keys_match, new_api_key
 
@@ -25,6 +27,37 @@ class Principal:
     name: str
     is_admin: bool
     api_key_id: int | None
+
+
+class _RecentKeys:
+    """Keys this process authenticated in the last few seconds, by their keyed digest (never the
+    key itself), so a client's burst of cheap requests does not query the database for each."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str, ttl: float) -> Principal | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or time.monotonic() - entry[0] >= ttl:
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()  # a flood of distinct keys only costs lookups again
+            self._entries[digest] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_recent_keys = _RecentKeys()
 
 
 def create_user(session: Session, name: str, *, is_admin: bool = False) -> User:
@@ -73,13 +106,27 @@ def revoke_api_key(session: Session, prefix: str) -> int:
     )
     if affected_rows(result) == 0:
         raise NotFound(f"No active key with prefix {prefix!r}")
+    # After the commit: cleared earlier, a request in between could trust the key again.
+    after_commit(session, _recent_keys.clear)
     return affected_rows(result)
+
+
+def remembered_key(settings: Settings, key: str | None) -> Principal | None:
+    """Who an API key names if this process authenticated it within auth_cache_seconds; None
+    otherwise (then ask authenticate_api_key). Waits on nothing: no database, no network."""
+    if not key or settings.auth_cache_seconds <= 0:
+        return None
+    if not key.startswith(settings.api_key_prefix) or len(key) > 200:
+        return None
+    return _recent_keys.get(hash_api_key(key, settings.secret), settings.auth_cache_seconds)
 
 
 def authenticate_api_key(session: Session, settings: Settings, key: str) -> Principal:
     """Unknown and revoked keys get the same answer, so neither can be told apart."""
     if not key.startswith(settings.api_key_prefix) or len(key) > 200:
         raise Unauthorized(INVALID_CREDENTIALS)
+    if known := remembered_key(settings, key):
+        return known
     digest = hash_api_key(key, settings.secret)
     row = session.execute(
         select(ApiKey, User)
@@ -89,7 +136,10 @@ def authenticate_api_key(session: Session, settings: Settings, key: str) -> Prin
     for api_key, user in row:
         # Constant-time comparison of digests; the prefix lookup only narrows the candidates.
         if keys_match(api_key.key_hash, digest) and api_key.revoked_at is None and user.is_active:
-            return Principal(user.id, user.name, user.is_admin, api_key.id)
+            principal = Principal(user.id, user.name, user.is_admin, api_key.id)
+            if settings.auth_cache_seconds > 0:
+                _recent_keys.put(digest, principal)
+            return principal
     raise Unauthorized(INVALID_CREDENTIALS)
 
 

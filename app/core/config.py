@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
 
     api_key_prefix: str = "ap_"
+    # How long an API process trusts a key it has just checked without asking the database again
+    # (0: every request asks). A key revoked from another process (`chorus keys revoke`) stops
+    # working within this; one revoked through this process stops at once. The lookup was a
+    # tenth of a cheap request's time.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     jwt_ttl_seconds: int = 3600
     signed_url_ttl_seconds: int = 3600
     starter_credits: int = 100_000

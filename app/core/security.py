@@ -56,10 +56,13 @@ def decode_jwt(token: str, settings: Settings) -> int:
     return int(claims["sub"])
 
 
-def sign_token(payload: dict[str, Any], purpose: str, ttl_seconds: int, secret: str) -> str:
-    """A compact signed token carrying `payload`, valid for one purpose and until it expires."""
-    now = int(time.time())
-    return jwt.encode({**payload, "pur": purpose, "exp": now + ttl_seconds}, secret, algorithm=JWT_ALGORITHM)
+def sign_token(
+    payload: dict[str, Any], purpose: str, ttl_seconds: int, secret: str, *, expires_at: int | None = None
+) -> str:
+    """A compact signed token carrying `payload`, valid for one purpose and until it expires
+    (`ttl_seconds` from now, or at `expires_at` in Unix seconds when given)."""
+    exp = expires_at if expires_at is not None else int(time.time()) + ttl_seconds
+    return jwt.encode({**payload, "pur": purpose, "exp": exp}, secret, algorithm=JWT_ALGORITHM)
 
 
 def verify_token(token: str, purpose: str, secret: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ __all__ = [
     "S3Store",
     "content_type_for",
     "create_store",
+    "existing_store",
     "get_store",
     "reset_store_cache",
     "validate_key",
@@ -76,6 +77,13 @@ def get_store(settings: Settings | None = None) -> BlobStore:
         if store is None:
             store = _stores[key] = create_store(settings)
         return store
+
+
+def existing_store(settings: Settings) -> BlobStore | None:
+    """The store get_store made for these settings, if any; never creates one (creating an S3
+    client takes ~0.1 s of CPU, too long for an event loop to wait)."""
+    with _stores_lock:
+        return _stores.get(_cache_key(settings))
 
 
 def reset_store_cache() -> None:

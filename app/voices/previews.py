@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -37,6 +39,7 @@ DEFAULT_PREVIEW_TEXTS = {
 MAX_PREVIEW_WORDS = 50
 BATCH_WORKERS = 2
 PREVIEW_LINK_PURPOSE = "voice-preview"
+LINK_STEP_SECONDS = 60
 PREVIEW_LINK_FORMAT = "mp3"
 
 
@@ -126,9 +129,17 @@ def preview_link(voice: Voice, settings: Settings, base_url: str) -> str | None:
     None while the voice cannot speak yet."""
     if voice.status != "completed" or voice.deleted_at is not None:
         return None
-    ttl = settings.signed_url_ttl_seconds
-    token = sign_token({"v": voice.uuid}, PREVIEW_LINK_PURPOSE, ttl, settings.secret)
+    # Every link to a voice made within the same minute is one token, valid at least the TTL:
+    # signing twenty of them was a tenth of a voice listing's time.
+    next_step = (int(time.time()) // LINK_STEP_SECONDS + 1) * LINK_STEP_SECONDS
+    expires_at = next_step + settings.signed_url_ttl_seconds
+    token = _preview_token(voice.uuid, expires_at, settings.secret)
     return f"{base_url.rstrip('/')}/api/v1/voice/previews/{token}"
+
+
+@lru_cache(maxsize=4096)
+def _preview_token(voice_uuid: str, expires_at: int, secret: str) -> str:
+    return sign_token({"v": voice_uuid}, PREVIEW_LINK_PURPOSE, 0, secret, expires_at=expires_at)
 
 
 def preview_from_link(

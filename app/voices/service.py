@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from app.core.db import affected_rows, after_commit, is_digits, row_id, utcnow
 from app.core.errors import Forbidden, InvalidInput, NotFound
-from app.jobs.models import Job
 from app.storage import BlobStore
 from app.voices.models import CollectionVoice, UsageEvent, Voice
 from app.voices.usage import GENERATION_KINDS
@@ -128,7 +127,6 @@ def list_voices(
     session: Session, user_id: int, filters: VoiceFilters, *, skip: int, limit: int, order: Any = None
 ) -> tuple[list[Voice], int]:
     query = filtered_voices(user_id, filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     # Custom voices first (newest first), so a first page shows them; then the built-ins in
     # catalogue order (joe and the English voices lead, as they always have).
     ordering = (
@@ -138,8 +136,14 @@ def list_voices(
     )
     if not isinstance(ordering, tuple):
         ordering = (ordering,)
-    rows = session.scalars(query.order_by(*ordering).offset(skip).limit(limit)).all()
-    return list(rows), int(total)
+    # The total rides on the page's rows (a window count runs before LIMIT): one round trip, not two.
+    page = session.execute(
+        query.add_columns(func.count().over()).order_by(*ordering).offset(skip).limit(limit)
+    ).all()
+    if page:
+        return [voice for voice, _ in page], int(page[0][1])
+    total = session.scalar(select(func.count()).select_from(query.subquery())) if skip else 0
+    return [], int(total or 0)
 
 
 UPDATABLE_FIELDS = (
@@ -199,17 +203,6 @@ def remove_voice_everywhere(session: Session, voice_id: int) -> int:
     result = session.execute(delete(CollectionVoice).where(CollectionVoice.voice_id == voice_id))
     session.flush()
     return affected_rows(result)
-
-
-def latest_clone_job_ids(session: Session, voice_ids: list[int]) -> dict[int, str]:
-    if not voice_ids:
-        return {}
-    rows = session.execute(
-        select(Job.voice_id, Job.public_id)
-        .where(Job.voice_id.in_(voice_ids), Job.kind == "clone")
-        .order_by(Job.id)
-    ).all()
-    return {voice_id: public for voice_id, public in rows if voice_id is not None}
 
 
 # -- tags: one rule for every family and every way of setting them --------------------------

@@ -18,15 +18,16 @@ query so it behaves the same on SQLite and Postgres.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
 from app.jobs.models import Job
-from app.voices.models import UsageEvent
+from app.voices.models import UsageEvent, Voice
 
 Period = Literal["7d", "30d", "90d", "1y"]
 Breakdown = Literal["daily", "weekly", "monthly"]
@@ -79,20 +80,52 @@ def generation_counts(session: Session, voice_ids: list[int]) -> dict[int, int]:
     return counts
 
 
-def rating_means(session: Session, voice_ids: list[int]) -> dict[int, float]:
-    """Mean rating of each voice's rated speech jobs across all users (`usage_stats.avg_rating`);
-    every requested id is present, 0.0 when never rated."""
-    means = dict.fromkeys(voice_ids, 0.0)
+@dataclass(frozen=True)
+class VoiceStats:
+    """What a voice listing shows of each voice's use across all users."""
+
+    generations: int = 0
+    avg_rating: float = 0.0  # mean rating of its rated speech jobs; 0.0 when never rated
+    clone_job_id: str | None = None  # the job that last (re)built it
+
+
+def _voice_stats_statement() -> Select[tuple[int, int, Any, str | None]]:
+    generations = (
+        select(func.count())
+        .where(UsageEvent.voice_id == Voice.id, UsageEvent.kind.in_(GENERATION_KINDS))
+        .scalar_subquery()
+    )
+    rating = (
+        select(func.avg(Job.rating))
+        .where(Job.voice_id == Voice.id, Job.kind == "speech", Job.rating.is_not(None))
+        .scalar_subquery()
+    )
+    clone_job = (
+        select(Job.public_id)
+        .where(Job.voice_id == Voice.id, Job.kind == "clone")
+        .order_by(Job.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(Voice.id, generations, rating, clone_job).where(
+        Voice.id.in_(bindparam("voice_ids", expanding=True))
+    )
+
+
+# Built once: putting this statement together took longer than running it.
+_VOICE_STATS = _voice_stats_statement()
+
+
+def voice_stats(session: Session, voice_ids: list[int]) -> dict[int, VoiceStats]:
+    """Every requested id's stats in one round trip (a listing page asked for three queries of
+    its own before: a third of a list request's time went to their overhead)."""
     if not voice_ids:
-        return means
-    rows = session.execute(
-        select(Job.voice_id, func.avg(Job.rating))
-        .where(Job.voice_id.in_(voice_ids), Job.kind == "speech", Job.rating.is_not(None))
-        .group_by(Job.voice_id)
-    ).all()
-    for voice_id, mean in rows:
-        means[int(voice_id)] = round(float(mean), 2)
-    return means
+        return {}
+    stats = dict.fromkeys(voice_ids, VoiceStats())
+    for voice_id, count, mean, job_id in session.execute(_VOICE_STATS, {"voice_ids": voice_ids}):
+        rating = round(float(mean), 2) if mean is not None else 0.0
+        stats[voice_id] = VoiceStats(int(count or 0), rating, job_id)
+    return stats
 
 
 def _bucket_start(day: date, breakdown: str) -> date:

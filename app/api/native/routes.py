@@ -41,7 +41,7 @@ from app.storage import BlobStore
 from app.voices import blends, previews
 from app.voices import service as voices
 from app.voices.models import Voice
-from app.voices.usage import generation_counts, rating_means
+from app.voices.usage import voice_stats
 
 router = FamilyRouter(family=NATIVE, prefix="/api/v1/voice", tags=["native"])
 
@@ -71,16 +71,14 @@ def _render_voices(
     session: SessionDep, rows: list[Voice], request: Request, settings: Settings
 ) -> list[dict[str, Any]]:
     ids = [v.id for v in rows]
-    counts = generation_counts(session, ids)
-    ratings = rating_means(session, ids)
-    clone_jobs = voices.latest_clone_job_ids(session, ids)
+    stats = voice_stats(session, ids)
     base_url = str(request.base_url)
     return [
         native_voice(
             v,
-            clone_job_id=clone_jobs.get(v.id),
-            total_generations=counts.get(v.id, 0),
-            avg_rating=ratings.get(v.id, 0.0),
+            clone_job_id=stats[v.id].clone_job_id,
+            total_generations=stats[v.id].generations,
+            avg_rating=stats[v.id].avg_rating,
             preview_url=previews.preview_link(v, settings, base_url),
         )
         for v in rows
