@@ -43,7 +43,8 @@ class Voice(Base):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     engine: Mapped[str | None] = mapped_column(String(32), default=None)
     artifact_key: Mapped[str | None] = mapped_column(String(300), default=None)
-    embedding: Mapped[list[Any] | None] = mapped_column(default=None)
+    # Loaded only when read: 256 floats of JSON that no listing shows.
+    embedding: Mapped[list[Any] | None] = mapped_column(default=None, deferred=True)
     quality_similarity: Mapped[float | None] = mapped_column(Float, default=None)
     sample_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     # Family-specific extras kept verbatim (e.g. the clone family's coverImage).
