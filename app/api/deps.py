@@ -36,8 +36,8 @@ async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
     is sent (scope="function"), then after-commit work such as enqueueing jobs runs.
 
     async: opening the session waits on nothing (it connects on first use), so only the commit
-    or rollback takes a worker thread. Each thread hop of a sync dependency cost a cheap request
-    as much as its query under load. Shielded: a client that hangs up cannot skip it."""
+    or rollback takes a worker thread (a sync dependency costs a thread-pool hop on entry and
+    another on exit). Shielded: a client that hangs up cannot skip it."""
     scope = session_scope(settings)
     session = scope.__enter__()
     try:
