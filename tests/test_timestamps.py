@@ -38,12 +38,16 @@ def _heard(audio: np.ndarray, rate: int) -> list[tuple[str, float]]:
 
 
 def _start_errors(words: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:
+    """Start differences of the words Whisper heard, aligned by text. A stretch Whisper misheard
+    word for word ("glue" as "blue") is paired by position: the clone path's WORLD vocoder adds
+    random noise, so which words Whisper mishears changes from run to run."""
     a, b = [_key(w.word) for w in words], [_key(w) for w, _ in heard]
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     return [
-        abs(words[m.a + k].start - heard[m.b + k][1])
-        for m in matcher.get_matching_blocks()
-        for k in range(m.size)
+        abs(words[i1 + k].start - heard[j1 + k][1])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1)
+        for k in range(i2 - i1)
     ]
 
 
@@ -90,7 +94,7 @@ def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float)
     # an aligner): bench/word_timestamps.py reports the figures; this catches words timed
     # against the wrong stretch of audio (a misplaced sentence or word is off by > 0.3 s).
     errors = _start_errors(words, _heard(audio, rate))
-    assert len(errors) >= 0.7 * len(words)
+    assert len(errors) >= 0.7 * len(words), errors
     assert float(np.median(errors)) < 0.15, errors
     assert float(np.percentile(errors, 80)) < 0.3, errors
 
