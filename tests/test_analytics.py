@@ -11,7 +11,7 @@ import pytest
 
 from app.core.db import session_scope, utcnow
 from app.voices.models import UsageEvent, Voice
-from app.voices.usage import generation_counts, record_usage, usage_report
+from app.voices.usage import record_usage, usage_report, voice_stats
 from tests.plugins.services import Account, AppHarness, _build_harness, make_settings
 
 URL = "/api/v1/voice/analytics/usage"
@@ -221,7 +221,7 @@ def test_monthly_buckets_cross_the_year(any_db: AppHarness) -> None:
     assert len(year_daily["buckets"]) == 365 and year_daily["buckets"][0]["date"] == "2025-03-05"
 
 
-def test_record_usage_and_generation_counts(embedded: AppHarness) -> None:
+def test_record_usage_and_generations_per_voice(embedded: AppHarness) -> None:
     alice, bob = embedded.make_user(), embedded.make_user()
     v1, v2 = make_voice(embedded, alice, "one", is_public=True), make_voice(embedded, alice, "two")
     with session_scope(embedded.settings) as session:
@@ -235,8 +235,9 @@ def test_record_usage_and_generation_counts(embedded: AppHarness) -> None:
             record_usage(session, user_id=alice.user_id, kind="bogus")
     with session_scope(embedded.settings) as session:
         # Across every user: it feeds the voice's public usage_stats.
-        assert generation_counts(session, [v1["id"], v2["id"]]) == {v1["id"]: 2, v2["id"]: 0}
-        assert generation_counts(session, []) == {}
+        stats = voice_stats(session, [v1["id"], v2["id"]])
+        assert (stats[v1["id"]].generations, stats[v2["id"]].generations) == (2, 0)
+        assert voice_stats(session, []) == {}
     body = embedded.client.get(
         URL, params={"voice_id": v1["voice_id"], "period": "7d"}, headers=alice.headers
     ).json()

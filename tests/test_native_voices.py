@@ -433,13 +433,15 @@ def test_preview_links_play_and_last_at_least_the_signed_url_ttl(embedded: AppHa
     account = embedded.make_user()
     c, h = embedded.client, account.headers
     params = {"voice_type": "STANDARD", "limit": 5}
-    started = time.time()
-    first = c.get(f"{V}/voice-profiles", params=params, headers=h).json()["voices"]
-    again = c.get(f"{V}/voice-profiles", params=params, headers=h).json()["voices"]
+    for _ in range(2):  # two listings within one minute: a pair that crossed a minute is taken again
+        started = time.time()
+        first = c.get(f"{V}/voice-profiles", params=params, headers=h).json()["voices"]
+        again = c.get(f"{V}/voice-profiles", params=params, headers=h).json()["voices"]
+        if int(started) // 60 == int(time.time()) // 60:
+            break
     links = [v["preview_url"] for v in first]
     assert all(links) and len(set(links)) == len(links)
-    if int(started) // 60 == int(time.time()) // 60:  # the same minute
-        assert [v["preview_url"] for v in again] == links
+    assert [v["preview_url"] for v in again] == links
     for link in links:
         claims = jwt.decode(link.rsplit("/", 1)[1], options={"verify_signature": False})
         assert claims["exp"] >= started + embedded.settings.signed_url_ttl_seconds

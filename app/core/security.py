@@ -56,13 +56,14 @@ def decode_jwt(token: str, settings: Settings) -> int:
     return int(claims["sub"])
 
 
-def sign_token(
-    payload: dict[str, Any], purpose: str, ttl_seconds: int, secret: str, *, expires_at: int | None = None
-) -> str:
-    """A compact signed token carrying `payload`, valid for one purpose and until it expires
-    (`ttl_seconds` from now, or at `expires_at` in Unix seconds when given)."""
-    exp = expires_at if expires_at is not None else int(time.time()) + ttl_seconds
-    return jwt.encode({**payload, "pur": purpose, "exp": exp}, secret, algorithm=JWT_ALGORITHM)
+def sign_token(payload: dict[str, Any], purpose: str, ttl_seconds: int, secret: str) -> str:
+    """A compact signed token carrying `payload`, valid for one purpose for `ttl_seconds`."""
+    return sign_token_until(payload, purpose, int(time.time()) + ttl_seconds, secret)
+
+
+def sign_token_until(payload: dict[str, Any], purpose: str, expires_at: int, secret: str) -> str:
+    """sign_token with a fixed expiry (Unix seconds): the same inputs make the same token."""
+    return jwt.encode({**payload, "pur": purpose, "exp": expires_at}, secret, algorithm=JWT_ALGORITHM)
 
 
 def verify_token(token: str, purpose: str, secret: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audio import content_type, encode_audio, file_extension
 from app.core.config import Settings
 from app.core.errors import InvalidInput, NotFound, Unauthorized
-from app.core.security import sign_token, verify_token
+from app.core.security import sign_token_until, verify_token
 from app.engines.base import synthesize
 from app.engines.languages import language_family
 from app.speech.service import reading_language
@@ -139,7 +139,7 @@ def preview_link(voice: Voice, settings: Settings, base_url: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _preview_token(voice_uuid: str, expires_at: int, secret: str) -> str:
-    return sign_token({"v": voice_uuid}, PREVIEW_LINK_PURPOSE, 0, secret, expires_at=expires_at)
+    return sign_token_until({"v": voice_uuid}, PREVIEW_LINK_PURPOSE, expires_at, secret)
 
 
 def preview_from_link(

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from app.core.db import affected_rows, after_commit, is_digits, row_id, utcnow
 from app.core.errors import Forbidden, InvalidInput, NotFound
 from app.storage import BlobStore
-from app.voices.models import CollectionVoice, UsageEvent, Voice
-from app.voices.usage import GENERATION_KINDS
+from app.voices.models import CollectionVoice, Voice
+from app.voices.usage import voice_generations
 
 BUILTIN = "builtin"
 CUSTOM = "custom"
@@ -271,18 +271,12 @@ SORT_KEYS = ("created", "updated", "name", "duration", "popularity")
 def voice_ordering(key: str, *, descending: bool) -> tuple[Any, ...]:
     """An `order` for `list_voices`: by one of SORT_KEYS (popularity: generations across all
     users), then by id."""
-    generations = (
-        select(func.count(UsageEvent.id))
-        .where(UsageEvent.voice_id == Voice.id, UsageEvent.kind.in_(GENERATION_KINDS))
-        .correlate(Voice)
-        .scalar_subquery()
-    )
     columns: dict[str, Any] = {
         "created": Voice.created_at,
         "updated": Voice.updated_at,
         "name": Voice.name,
         "duration": Voice.sample_seconds,
-        "popularity": generations,
+        "popularity": voice_generations(),
     }
     if key not in columns:
         raise InvalidInput(f"Cannot sort voices by {key}", param="sort")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
@@ -63,23 +63,6 @@ def record_usage(
     session.flush()
 
 
-def generation_counts(session: Session, voice_ids: list[int]) -> dict[int, int]:
-    """Generations per voice across all users (feeds `usage_stats.total_generations`);
-    every requested id is present, 0 when unused."""
-    counts = dict.fromkeys(voice_ids, 0)
-    if not voice_ids:
-        return counts
-    rows = session.execute(
-        select(UsageEvent.voice_id, func.count())
-        .where(UsageEvent.voice_id.in_(voice_ids), UsageEvent.kind.in_(GENERATION_KINDS))
-        .group_by(UsageEvent.voice_id)
-    ).all()
-    for voice_id, count in rows:
-        if voice_id is not None:
-            counts[int(voice_id)] = int(count)
-    return counts
-
-
 @dataclass(frozen=True)
 class VoiceStats:
     """What a voice listing shows of each voice's use across all users."""
@@ -89,12 +72,19 @@ class VoiceStats:
     clone_job_id: str | None = None  # the job that last (re)built it
 
 
-def _voice_stats_statement() -> Select[tuple[int, int, Any, str | None]]:
-    generations = (
+def voice_generations() -> ScalarSelect[int]:
+    """A voice's generations across all users, as a subquery on `Voice.id` (a listing shows it
+    as usage stats and sorts by it as popularity)."""
+    return (
         select(func.count())
         .where(UsageEvent.voice_id == Voice.id, UsageEvent.kind.in_(GENERATION_KINDS))
+        .correlate(Voice)
         .scalar_subquery()
     )
+
+
+def _voice_stats_statement() -> Select[tuple[int, int, Any, str | None]]:
+    generations = voice_generations()
     rating = (
         select(func.avg(Job.rating))
         .where(Job.voice_id == Voice.id, Job.kind == "speech", Job.rating.is_not(None))

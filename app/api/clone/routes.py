@@ -30,7 +30,7 @@ from app.speech import service as speech
 from app.storage import BlobStore
 from app.voices import service as voices
 from app.voices.models import Voice
-from app.voices.usage import generation_counts
+from app.voices.usage import voice_stats
 
 router = FamilyRouter(family=CLONE, prefix="/api/v1", tags=["clone"])
 
@@ -273,12 +273,14 @@ def list_voices(
         session, principal.user_id, filters, skip=(page - 1) * limit, limit=limit, order=order
     )
     ids = [v.id for v in rows]
-    counts = generation_counts(session, ids)
+    stats = voice_stats(session, ids)
     urls = _sample_urls(session, store, settings, request, ids)
     pages = max(1, math.ceil(total / limit))
     return {
         "success": True,
-        "voices": [clone_voice(v, audio_url=urls.get(v.id), usage_count=counts.get(v.id, 0)) for v in rows],
+        "voices": [
+            clone_voice(v, audio_url=urls.get(v.id), usage_count=stats[v.id].generations) for v in rows
+        ],
         "pagination": {
             "page": page,
             "limit": limit,
