@@ -68,7 +68,10 @@ def serve(
             console.print("Its API key is shown only this once; keep it:")
             print(key, flush=True)
     uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+        create_app(settings, freeze_startup=True),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
     )
 
 

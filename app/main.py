@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,11 @@ def _limiter(settings: Settings) -> RateLimiter:
     return MemoryRateLimiter(settings.rate_limit_per_minute)
 
 
-def create_app(settings: Settings | None = None, *, run_background: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, run_background: bool = True, freeze_startup: bool = False
+) -> FastAPI:
+    """The API. `freeze_startup` (the server process): what start-up made is kept out of the
+    garbage collector's full passes."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -35,6 +40,11 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
         from app.core.bootstrap import start_background, stop_background
 
         handles = start_background(settings) if run_background else None
+        if freeze_startup:
+            # Modules, schemas, routes and models live as long as the process; a full collection
+            # scanned all ~270k of them and held every request for ~160 ms under load.
+            gc.collect()
+            gc.freeze()
         yield
         if handles is not None:
             stop_background(handles)

@@ -2,7 +2,7 @@
 
 Run by hand:  .venv/bin/python bench/load.py [--seconds 60] [--steps 1,2,4,8,16] [--json out.json]
               [--workers 2] [--transcribe-on workers|api] [--mix mixed|transcribe] [--preload LIST]
-              [--nice N]
+              [--nice N] [--warmup 5] [--ramp 2] [--poll-interval 0.1]
 
 Starts the API (`chorus serve`) and `--workers` `chorus worker` processes on a fresh Postgres database
 (127.0.0.1:5432/test as the admin connection), Redis db 12, and a local blob folder; creates a
@@ -12,7 +12,11 @@ p50/p95/p99 and error rate per route and step, the concurrency at which list-voi
 latency first doubles over the lowest step, and the step where total throughput saturates, and
 the resident memory (RSS) of the API and of each worker when ready (idle) and after the run (warm).
 `--mix transcribe` sends transcriptions only (throughput of the workers); `--mix list` list-voices
-only (the API's own capacity, e.g. with `--workers 0`).
+only (the API's own capacity, e.g. with `--workers 0`); `--mix poll` speech jobs and their polls.
+Each step's clients start spread over --ramp seconds, and requests started in its first --warmup
+seconds are not counted (the p99 of list-voices with them is printed beside): a load test measures
+the load it holds, not the moment all of its clients fire together. Per step it also prints each
+status poll's latency (`status_poll`) and the cores' worth of CPU the API and each worker used.
 Bounded in time and count; loopback only.
 """
 
@@ -33,6 +37,7 @@ import time
 import uuid
 import wave
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +55,12 @@ MIXES = {
     "mixed": (("list_voices", 0.6), ("preview", 0.2), ("generate_poll", 0.1), ("transcribe", 0.1)),
     "transcribe": (("transcribe", 1.0),),
     "list": (("list_voices", 1.0),),  # the API's own capacity for its cheapest authenticated read
+    "poll": (("generate_poll", 1.0),),  # speech jobs and their status polls (--workers 0: polls only)
 }
 MIX = MIXES["mixed"]
 MAX_REQUESTS = 20_000  # a hard bound whatever the timing
 LOOP_LAG = "client_loop_lag"
+Samples = dict[str, list[tuple[float, bool]]]  # per request kind: (seconds, succeeded)
 
 
 def free_port() -> int:
@@ -198,9 +205,22 @@ async def run_step(
     budget: list[int],
     mix: tuple[tuple[str, float], ...] = MIX,
     poll_interval: float = 0.1,
-) -> dict[str, list[tuple[float, bool]]]:
-    samples: dict[str, list[tuple[float, bool]]] = defaultdict(list)
-    stop_at = time.monotonic() + seconds
+    warmup: float = 0.0,
+    ramp: float = 0.0,
+    on_warm: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[Samples, Samples]:
+    """Samples of requests started after `warmup` seconds, and of those started before it.
+    Client i starts after i/concurrency of `ramp` seconds: all clients firing in the same
+    millisecond is a burst no steady load has (16 requests queued on the API at once)."""
+    samples: Samples = defaultdict(list)
+    warming: Samples = defaultdict(list)
+    step_start = time.monotonic()
+    stop_at = step_start + seconds
+    warm_at = step_start + warmup
+
+    def record(kind: str, started_mono: float, sample: tuple[float, bool]) -> None:
+        (samples if started_mono >= warm_at else warming)[kind].append(sample)
+
     names = [n for n, _ in mix]
     weights = [w for _, w in mix]
 
@@ -223,7 +243,9 @@ async def run_step(
                 return False
             job = r.json()["job_id"]
             for _ in range(int(60 / poll_interval)):
+                polled, polled_mono = time.perf_counter(), time.monotonic()
                 s = await client.get(f"/api/v1/voice/tts-jobs/{job}/status", headers=headers)
+                record("status_poll", polled_mono, (time.perf_counter() - polled, s.status_code == 200))
                 status = s.json().get("status")
                 if status == "completed":
                     return True
@@ -239,26 +261,32 @@ async def run_step(
         )
         return r.status_code == 200
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
+        await asyncio.sleep(ramp * index / concurrency)
         while time.monotonic() < stop_at and budget[0] > 0:
             budget[0] -= 1
             kind = random.choices(names, weights)[0]
-            started = time.perf_counter()
+            started, started_mono = time.perf_counter(), time.monotonic()
             try:
                 ok = await one(kind)
             except httpx.HTTPError:
                 ok = False
-            samples[kind].append((time.perf_counter() - started, ok))
+            record(kind, started_mono, (time.perf_counter() - started, ok))
 
     async def loop_lag() -> None:
         """How late this client's own event loop wakes: its share of the measured latencies."""
         while time.monotonic() < stop_at:
-            started = time.perf_counter()
+            started, started_mono = time.perf_counter(), time.monotonic()
             await asyncio.sleep(0.01)
-            samples[LOOP_LAG].append((time.perf_counter() - started - 0.01, True))
+            record(LOOP_LAG, started_mono, (time.perf_counter() - started - 0.01, True))
 
-    await asyncio.gather(loop_lag(), *(worker() for _ in range(concurrency)))
-    return samples
+    async def warmed() -> None:
+        await asyncio.sleep(max(0.0, warm_at - time.monotonic()))
+        if on_warm is not None:
+            await on_warm()
+
+    await asyncio.gather(warmed(), loop_lag(), *(worker(i) for i in range(concurrency)))
+    return samples, warming
 
 
 def server_side_over_100ms(metrics: str) -> dict[str, tuple[int, int]]:
@@ -294,6 +322,12 @@ def remove_cpu_cgroups(root: Path, pids: list[int]) -> None:
             group.rmdir()
     with contextlib.suppress(OSError):
         root.rmdir()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -332,20 +366,46 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             per_step = args.seconds / len(steps)
             budget = [MAX_REQUESTS]
             for concurrency in steps:
-                started = time.monotonic()
-                before = server_side_over_100ms((await client.get("/metrics")).text)
-                samples = await run_step(
-                    client, headers, voices, wav, concurrency, per_step, budget, mix, args.poll_interval
+                warm: dict[str, Any] = {}
+
+                async def on_warm(warm: dict[str, Any] = warm) -> None:
+                    warm["at"] = time.monotonic()
+                    warm["metrics"] = server_side_over_100ms((await client.get("/metrics")).text)
+                    warm["cpu"] = [cpu_seconds(p.pid) for p in deployment.procs]
+
+                samples, warming = await run_step(
+                    client,
+                    headers,
+                    voices,
+                    wav,
+                    concurrency,
+                    per_step,
+                    budget,
+                    mix,
+                    args.poll_interval,
+                    warmup=args.warmup,
+                    ramp=args.ramp,
+                    on_warm=on_warm,
                 )
-                elapsed = time.monotonic() - started
+                before, cpu_before = warm["metrics"], warm["cpu"]
+                elapsed = time.monotonic() - warm["at"]
+                # Cores' worth of CPU each process used during the step: is the API itself saturated?
+                cpu_used = [
+                    round((cpu_seconds(p.pid) - b) / elapsed, 2)
+                    for p, b in zip(deployment.procs, cpu_before, strict=True)
+                ]
                 after = server_side_over_100ms((await client.get("/metrics")).text)
                 # The client's own loop lag is not a route: kept out of the throughput sums.
                 lag = [t for t, _ in samples.pop(LOOP_LAG)]
+                whole_list = [t for t, _ in samples.get("list_voices", []) + warming.get("list_voices", [])]
                 step: dict[str, Any] = {
                     "concurrency": concurrency,
                     "seconds": round(elapsed, 1),
+                    "warmup_seconds": args.warmup,
+                    "list_voices_p99_ms_with_warmup": round(pct(whole_list, 99), 1),
                     "routes": {},
                     "client_loop_lag_ms": {"p50": round(pct(lag, 50), 1), "p99": round(pct(lag, 99), 1)},
+                    "cpu_cores": {"api": cpu_used[0], "workers": cpu_used[1:]},
                 }
                 for kind, rows in samples.items():
                     lat = [t for t, _ in rows]
@@ -375,7 +435,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         for k, v in step["routes"].items()
                     )
                     + f"; list-voices timed by the API: {listed_slow} of {listed_total} over 100 ms"
-                    + f"; this client's loop lag p99 {step['client_loop_lag_ms']['p99']} ms",
+                    + f"; this client's loop lag p99 {step['client_loop_lag_ms']['p99']} ms"
+                    + f"; CPU cores used: {step['cpu_cores']}"
+                    + f"; list-voices p99 with the warm-up: {step['list_voices_p99_ms_with_warmup']} ms",
                     flush=True,
                 )
         results["rss_warm_mb"] = deployment.memory()
@@ -417,6 +479,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--transcribe-on", choices=["workers", "api"], default="workers")
     parser.add_argument("--mix", choices=sorted(MIXES), default="mixed")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="seconds at the start of each step whose requests are not counted (0: count all)",
+    )
+    parser.add_argument(
+        "--ramp", type=float, default=2.0, help="seconds over which a step's clients start (0: at once)"
+    )
     parser.add_argument("--preload", default=None, help="CHORUS_PRELOAD_MODELS ('' for none)")
     parser.add_argument("--nice", type=int, default=None, help="CHORUS_COMPUTE_NICE")
     parser.add_argument(
