@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -99,3 +100,29 @@ def test_a_key_revoked_by_another_process_stops_within_the_auth_cache_time(
             time.sleep(cache_seconds + 0.1)
         r = c.get(path, headers=account.headers)
         assert r.status_code == 401 and r.json() == {"detail": "Invalid or missing API key"}
+
+
+def test_a_keys_last_use_is_recorded_to_the_minute(tmp_path: Path) -> None:
+    """`chorus keys list` shows when each key was last used: set by its first request, then at
+    most once a minute (not a write per request). Uncached, so each request looks the key up."""
+    for harness in _build_harness(make_settings(tmp_path / "data", auth_cache_seconds=0)):
+        account = harness.make_user()
+
+        def last_used(harness: AppHarness = harness, user_id: int = account.user_id) -> datetime | None:
+            with session_scope(harness.settings) as session:
+                return auth.list_api_keys(session, user_id)[0].last_used_at
+
+        assert last_used() is None
+        before = datetime.now(UTC)
+        assert harness.client.get("/api/v1/credits", headers=account.headers).status_code == 200
+        first = last_used()
+        assert first is not None and before - timedelta(seconds=1) <= first <= datetime.now(UTC)
+        assert harness.client.get("/api/v1/credits", headers=account.headers).status_code == 200
+        assert last_used() == first
+        with session_scope(harness.settings) as session:  # a minute later, the next use is recorded
+            session.execute(
+                sa.text("UPDATE api_keys SET last_used_at = :t"), {"t": first - timedelta(minutes=2)}
+            )
+        assert harness.client.get("/api/v1/credits", headers=account.headers).status_code == 200
+        latest = last_used()
+        assert latest is not None and latest >= before - timedelta(seconds=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,11 +13,13 @@ from sqlalchemy.orm import Session
 from app.auth.models import ApiKey, User
 from app.billing import service as billing
 from app.core.config import Settings
-from app.core.db import affected_rows, after_commit, utcnow
+from app.core.db import affected_rows, after_commit, session_scope, utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.security import decode_jwt, display_prefix, hash_api_key, keys_match, new_api_key
 
 INVALID_CREDENTIALS = "Invalid or missing API key"
+# `last_used_at` is kept to the minute: a write per request would cost every request a commit.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,20 @@ def authenticate_api_key(session: Session, settings: Settings, key: str) -> Prin
             principal = Principal(user.id, user.name, user.is_admin, api_key.id)
             if settings.auth_cache_seconds > 0:
                 _recent_keys.put(digest, principal)
+            _record_use(settings, api_key)
             return principal
     raise Unauthorized(INVALID_CREDENTIALS)
+
+
+def _record_use(settings: Settings, api_key: ApiKey) -> None:
+    """Sets the key's `last_used_at` (shown by `chorus keys list`) when it is a minute old or
+    more. In a transaction of its own, committed at once: in the request's, the row would stay
+    locked for the whole request (a transcription's, say) against every request with the key."""
+    now = utcnow()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    with session_scope(settings) as session:
+        session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
 
 
 def authenticate_bearer(session: Session, settings: Settings, token: str) -> Principal:
