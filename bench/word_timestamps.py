@@ -9,6 +9,10 @@ percentile (goal: <= 60 ms and <= 150 ms), with the share of words matched; and 
 error (ours - Whisper's: Whisper's word starts run early, its timestamps come from attention
 weights, not an acoustic aligner) with the errors around that bias.
 
+A second table judges by the audio itself: words read after a pause (joe pauses at commas,
+Kokoro between one-word sentences) start where their sound does, so each word's start is
+compared with the energy onset after the silence before it (signed median: ours - the onset).
+
     .venv/bin/python bench/word_timestamps.py
 """
 
@@ -29,6 +33,7 @@ warnings.filterwarnings("ignore")
 from voice_matrix import HARVARD_1, HARVARD_2  # noqa: E402
 
 from app.audio import decode_audio  # noqa: E402
+from app.audio.clean import onsets_after_silence  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.engines import registry  # noqa: E402
 from app.engines.base import Synthesizer, timed_stream  # noqa: E402
@@ -61,6 +66,27 @@ def clone_voice(settings: Settings) -> Synthesizer:
     sample = decode_audio(CLONE_SAMPLE.read_bytes(), max_seconds=60, max_sample_rate=48_000)
     result = build_voice([sample], settings, lambda p: None)
     return result.voice_artifact.synthesizer(VoiceContext("clone", settings, lambda key: b""))
+
+
+# Words after a pause: joe pauses at commas, Kokoro only between sentences.
+PAUSED_WORDS = (
+    ("Table", "window", "garden", "pencil", "rocket", "summer"),
+    ("Basket", "yellow", "forest", "candle", "mirror", "thunder"),
+    ("Market", "bottle", "silver", "pocket", "lemon", "ticket"),
+)
+
+
+def onset_errors(voice: Synthesizer, separator: str) -> list[float]:
+    """Our start - the sound's onset, in seconds, for each word read after a pause."""
+    errors: list[float] = []
+    for words in PAUSED_WORDS:
+        chunks = list(timed_stream(voice, separator.join(words) + "."))
+        audio = np.concatenate([c.audio for c in chunks])
+        timed = [w for c in chunks for w in c.words]
+        onsets = onsets_after_silence(audio, voice.sample_rate, quiet_s=0.15)
+        if len(onsets) == len(timed):  # else a pause was too short to find every onset: skipped
+            errors += [w.start - onset for w, onset in zip(timed, onsets, strict=True)]
+    return errors
 
 
 def main() -> None:
@@ -106,6 +132,12 @@ def main() -> None:
                 f"{np.percentile(e, 95):7.0f} {e.max():7.0f} {bias:+8.0f} {np.median(spread):8.0f} "
                 f"{np.percentile(spread, 95):7.0f}"
             )
+    print(
+        f"\n{'voice, words after a pause':28} {'words':>5} {'signed median ms':>16} {'|error| median ms':>17}"
+    )
+    for name, voice, separator in ((*voices[0], ", "), (*voices[1], ". ")):
+        signed = np.array(onset_errors(voice, separator)) * 1000
+        print(f"{name:28} {len(signed):5d} {np.median(signed):+16.0f} {np.median(np.abs(signed)):17.0f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from app.audio.clean import onsets_after_silence
 from app.engines import registry
 from app.engines.base import Synthesizer, timed_stream
 from app.engines.stt.whisper import resample_to_16k
@@ -99,15 +100,6 @@ def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float)
     assert float(np.percentile(errors, 80)) < 0.3, errors
 
 
-def _onsets(audio: np.ndarray, rate: int, quiet_s: float) -> list[float]:
-    """Where sound starts after at least `quiet_s` of quiet (5 ms RMS frames, 5% of the peak)."""
-    hop = int(0.005 * rate)
-    rms = np.sqrt(np.mean(audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2, axis=1))
-    loud = rms > 0.05 * rms.max()
-    gap = int(quiet_s / 0.005)
-    return [i * 0.005 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - gap) : i].any()]
-
-
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -121,7 +113,7 @@ def test_words_start_where_their_sound_starts(name: str, text: str) -> None:
     decoder's look-ahead, measured on other words); the engine corrects for it."""
     voice = _voices()[name]
     audio, words = _timed(voice, text)
-    onsets = _onsets(audio, voice.sample_rate, quiet_s=0.15)
+    onsets = onsets_after_silence(audio, voice.sample_rate, quiet_s=0.15)
     assert len(onsets) == len(words) == 6, (onsets, words)
     errors = [abs(w.start - o) for w, o in zip(words, onsets, strict=True)]
     assert max(errors) < 0.08, (words, onsets)
