@@ -69,5 +69,5 @@ def create_app(
 
 
 def app_factory() -> Any:
-    """For `uvicorn --factory app.main:app_factory`."""
-    return create_app()
+    """For `uvicorn --factory app.main:app_factory`: a served API, as `chorus serve` makes it."""
+    return create_app(freeze_startup=True)
