@@ -126,3 +126,19 @@ def test_a_keys_last_use_is_recorded_to_the_minute(tmp_path: Path) -> None:
         assert harness.client.get("/api/v1/credits", headers=account.headers).status_code == 200
         latest = last_used()
         assert latest is not None and latest >= before - timedelta(seconds=1)
+
+
+def test_a_failed_last_use_write_does_not_fail_the_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last-use write is bookkeeping in a transaction of its own: when it fails (the
+    database refusing a write), the request the key authenticates is still served."""
+    for harness in _build_harness(make_settings(tmp_path / "data", auth_cache_seconds=0)):
+        account = harness.make_user(credits=77)
+
+        def refused(*args: object, **kwargs: object) -> None:
+            raise sa.exc.OperationalError("UPDATE api_keys", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(auth, "session_scope", refused)
+        r = harness.client.get("/api/v1/credits", headers=account.headers)
+        assert r.status_code == 200 and r.json()["credits"] == 77

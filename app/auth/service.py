@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, User
@@ -18,6 +20,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.security import decode_jwt, display_prefix, hash_api_key, keys_match, new_api_key
 
 INVALID_CREDENTIALS = "Invalid or missing API key"
+log = logging.getLogger(__name__)
 # `last_used_at` is kept to the minute: a write per request would cost every request a commit.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -154,8 +157,11 @@ def _record_use(settings: Settings, api_key: ApiKey) -> None:
     now = utcnow()
     if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
         return
-    with session_scope(settings) as session:
-        session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    try:
+        with session_scope(settings) as session:
+            session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    except SQLAlchemyError:  # bookkeeping: a request the key may make must not fail on it
+        log.warning("could not record the last use of API key %s", api_key.prefix, exc_info=True)
 
 
 def authenticate_bearer(session: Session, settings: Settings, token: str) -> Principal:
