@@ -4,10 +4,11 @@ For joe (Piper), a Kokoro voice (af_heart) and a clone (LibriSpeech speaker M_10
 tests/librispeech/), Harvard lists 1 and 2 are spoken at speed 1.0 and 1.25 with the words
 timed by the engines' own durations (`app.engines.base.timed_stream`, what the API returns).
 Whisper base transcribes the same audio with word timestamps; the two word lists are matched
-by spelling (difflib), and the error of each matched word's start is reported: median and 95th
-percentile (goal: <= 60 ms and <= 150 ms), with the share of words matched; and the median signed
-error (ours - Whisper's: Whisper's word starts run early, its timestamps come from attention
-weights, not an acoustic aligner) with the errors around that bias.
+by spelling (difflib; a stretch misheard word for word is paired by position), and the error of
+each matched word's start is reported: median and 95th percentile (goal: <= 60 ms and <= 150
+ms), with the share of words matched; and the median signed error (ours - Whisper's: Whisper's
+word starts run early, its timestamps come from attention weights, not an acoustic aligner) with
+the errors around that bias.
 
 A second table judges by the audio itself: words read after a pause (joe pauses at commas,
 Kokoro between one-word sentences) start where their sound does, so each word's start is
@@ -49,14 +50,19 @@ def _key(word: str) -> str:
     return re.sub(r"[^a-z0-9]", "", word.lower())
 
 
-def start_errors(ours: list[WordTiming], heard: list[tuple[str, float, float]]) -> tuple[list[float], int]:
-    """Our start - Whisper's start, for each word both spell the same (in order)."""
-    a, b = [_key(w.word) for w in ours], [_key(w[0]) for w in heard]
-    errors = []
-    for block in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
-        for k in range(block.size):
-            errors.append(ours[block.a + k].start - heard[block.b + k][1])
-    return errors, len(ours)
+def start_errors(ours: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:
+    """Our start - Whisper's, for each word both spell the same, aligned by text (difflib). A
+    stretch Whisper misheard word for word ("glue" as "blue") is paired by position: Piper's
+    sampling noise changes from run to run which words Whisper mishears, and the words are still
+    the same words in the same places. tests/test_timestamps.py judges with this too."""
+    a, b = [_key(w.word) for w in ours], [_key(w) for w, _ in heard]
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    return [
+        ours[i1 + k].start - heard[j1 + k][1]
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1)
+        for k in range(i2 - i1)
+    ]
 
 
 def clone_voice(settings: Settings) -> Synthesizer:
@@ -119,10 +125,8 @@ def main() -> None:
                     word_timestamps=True,
                     vad_filter=False,
                 )
-                heard = [(w.word, w.start, w.end) for w in transcript.words]
-                found, n = start_errors(words, heard)
-                errors += found
-                total += n
+                errors += start_errors(words, [(w.word, w.start) for w in transcript.words])
+                total += len(words)
             signed = np.array(errors) * 1000
             e = np.abs(signed)
             bias = float(np.median(signed))

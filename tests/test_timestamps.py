@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -22,12 +20,9 @@ from app.engines.timing import (
     sentence_words,
     with_duration_output,
 )
+from bench.word_timestamps import start_errors
 
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
-
-
-def _key(word: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", word.lower())
 
 
 def _heard(audio: np.ndarray, rate: int) -> list[tuple[str, float]]:
@@ -36,20 +31,6 @@ def _heard(audio: np.ndarray, rate: int) -> list[tuple[str, float]]:
         resample_to_16k(audio, rate), language="en", word_timestamps=True, vad_filter=False
     )
     return [(w.word, w.start) for w in transcript.words]
-
-
-def _start_errors(words: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:
-    """Start differences of the words Whisper heard, aligned by text. A stretch Whisper misheard
-    word for word ("glue" as "blue") is paired by position: the clone path's WORLD vocoder adds
-    random noise, so which words Whisper mishears changes from run to run."""
-    a, b = [_key(w.word) for w in words], [_key(w) for w, _ in heard]
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    return [
-        abs(words[i1 + k].start - heard[j1 + k][1])
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1)
-        for k in range(i2 - i1)
-    ]
 
 
 def _timed(voice: Synthesizer, text: str, speed: float = 1.0) -> tuple[np.ndarray, list[WordTiming]]:
@@ -94,7 +75,7 @@ def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float)
     # Whisper's own word starts run early and wander (its timestamps come from attention, not
     # an aligner): bench/word_timestamps.py reports the figures; this catches words timed
     # against the wrong stretch of audio (a misplaced sentence or word is off by > 0.3 s).
-    errors = _start_errors(words, _heard(audio, rate))
+    errors = [abs(e) for e in start_errors(words, _heard(audio, rate))]
     assert len(errors) >= 0.7 * len(words), errors
     assert float(np.median(errors)) < 0.15, errors
     assert float(np.percentile(errors, 80)) < 0.3, errors
