@@ -34,7 +34,6 @@ warnings.filterwarnings("ignore")
 from voice_matrix import HARVARD_1, HARVARD_2  # noqa: E402
 
 from app.audio import decode_audio  # noqa: E402
-from app.audio.clean import onsets_after_silence  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.engines import registry  # noqa: E402
 from app.engines.base import Synthesizer, timed_stream  # noqa: E402
@@ -48,6 +47,20 @@ CLONE_SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "librispeech" / "
 
 def _key(word: str) -> str:
     return re.sub(r"[^a-z0-9]", "", word.lower())
+
+
+def onsets_after_silence(samples: np.ndarray, rate: int, quiet_s: float) -> list[float]:
+    """Seconds where sound starts after at least `quiet_s` of quiet (5 ms RMS frames, sound at
+    5% of the loudest frame): where a word after a pause begins, to check word timestamps by."""
+    hop = int(0.005 * rate)
+    x = np.asarray(samples, dtype=np.float64)
+    frames = len(x) // hop
+    if frames == 0:
+        return []
+    rms = np.sqrt(np.mean(x[: frames * hop].reshape(-1, hop) ** 2, axis=1))
+    loud = rms > 0.05 * rms.max()
+    gap = int(quiet_s / 0.005)
+    return [i * 0.005 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - gap) : i].any()]
 
 
 def start_errors(ours: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:

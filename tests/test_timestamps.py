@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from app.audio.clean import onsets_after_silence
 from app.engines import registry
 from app.engines.base import Synthesizer, timed_stream
 from app.engines.stt.whisper import resample_to_16k
@@ -20,7 +19,7 @@ from app.engines.timing import (
     sentence_words,
     with_duration_output,
 )
-from bench.word_timestamps import start_errors
+from bench.word_timestamps import onsets_after_silence, start_errors
 
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
 

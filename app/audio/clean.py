@@ -174,17 +174,6 @@ def trim_silence(
     return x[start:end].copy()
 
 
-def onsets_after_silence(samples: np.ndarray, rate: int, quiet_s: float) -> list[float]:
-    """Seconds where sound starts after at least `quiet_s` of quiet (5 ms RMS frames, sound at
-    5% of the loudest frame): where a word after a pause begins, to check word timestamps by."""
-    hop = int(0.005 * rate)
-    x = np.asarray(samples, dtype=np.float64)
-    rms = np.sqrt(np.mean(x[: len(x) // hop * hop].reshape(-1, hop) ** 2, axis=1))
-    loud = rms > 0.05 * rms.max()
-    gap = int(quiet_s / 0.005)
-    return [i * 0.005 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - gap) : i].any()]
-
-
 def _spectral_flux(frames: np.ndarray) -> np.ndarray:
     """Per-frame mean absolute change (dB) of log band energies against the previous frame.
 
