@@ -54,6 +54,8 @@ HARVARD_2 = (
 
 
 def norm_words(text: str) -> str:
+    """Lowercase, digits to words, punctuation and apostrophes removed (tests/test_engines_voices.py
+    judges with it too)."""
     s = re.sub(r"\d+", lambda m: f" {number_to_words(int(m.group()))} ", text.lower())
     s = re.sub(r"[^a-z' ]", " ", s.replace("-", " ")).replace("'", "")
     return " ".join(s.split())

@@ -7,7 +7,6 @@ requirements are asserted.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from itertools import combinations
@@ -23,35 +22,11 @@ from app.core.errors import InvalidInput
 from app.engines import catalogue, registry
 from app.engines.speaker.encoder import SpeakerEncoder, cosine
 from app.engines.stt.whisper import Segment, Transcript, resample_to_16k
-from app.engines.text import number_to_words
+from bench.voice_matrix import HARVARD_1, HARVARD_2, norm_words
 from tests.plugins import procfs
 
 pytestmark = pytest.mark.slow
 
-HARVARD_1 = (
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It's easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.",
-    "A large size in stockings is hard to sell.",
-)
-HARVARD_2 = (
-    "The boy was there when the sun rose.",
-    "A rod is used to catch pink salmon.",
-    "The source of the huge river is the clear spring.",
-    "Kick the ball straight and follow through.",
-    "Help the woman get back to her feet.",
-    "A pot of tea helps to pass the evening.",
-    "Smoky fires lack flame and heat.",
-    "The soft cushion broke the man's fall.",
-    "The salt breeze came across from the sea.",
-    "The girl at the booth sold fifty bonds.",
-)
 # Piper samples noise, so one take's WER swings by several points (one 80-word list, measured
 # over 16 takes per voice: 1.3-12.5%). WER is pooled over three takes of two Harvard lists (~480
 # words per voice; voices measured 5.7-8.1% pooled, the worst 0.1% of resampled trials 10.1%),
@@ -60,13 +35,6 @@ HARVARD_2 = (
 TAKES = 3
 MAX_WER = 0.12
 MAX_SIMILARITY = 0.87
-
-
-def norm_words(text: str) -> str:
-    """Lowercase, digits to words, punctuation and apostrophes removed."""
-    s = re.sub(r"\d+", lambda m: f" {number_to_words(int(m.group()))} ", text.lower())
-    s = re.sub(r"[^a-z' ]", " ", s.replace("-", " ")).replace("'", "")
-    return " ".join(s.split())
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +58,7 @@ def encoder() -> SpeakerEncoder:
 @pytest.fixture(scope="module")
 def renderings() -> dict[str, list[np.ndarray]]:
     """Each built-in voice reading Harvard list 1 (one request), TAKES times."""
-    text = " ".join(HARVARD_1)
+    text = HARVARD_1
     return {
         v.key: [registry.get_tts(v.key).synthesize(text) for _ in range(TAKES)]
         for v in catalogue.BUILTIN_VOICES
@@ -99,11 +67,11 @@ def renderings() -> dict[str, list[np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def voice_wer(renderings: dict[str, list[np.ndarray]], stt: Any) -> dict[str, float]:
-    refs = [norm_words(" ".join(HARVARD_1))] * TAKES + [norm_words(" ".join(HARVARD_2))] * TAKES
+    refs = [norm_words(HARVARD_1)] * TAKES + [norm_words(HARVARD_2)] * TAKES
     out = {}
     for key, takes in renderings.items():
         speaker = registry.get_tts(key)
-        audio = takes + [speaker.synthesize(" ".join(HARVARD_2)) for _ in range(TAKES)]
+        audio = takes + [speaker.synthesize(HARVARD_2) for _ in range(TAKES)]
         hyps = [norm_words(stt.transcribe(resample_to_16k(y, 22_050), language="en").text) for y in audio]
         out[key] = float(jiwer.wer(refs, hyps))
     print("WER per voice:", {k: round(v, 3) for k, v in out.items()})
@@ -248,7 +216,7 @@ def test_whisper_rejects_bad_requests(stt: Any, settings: Settings) -> None:
 def test_tiny_en_transcribes(settings: Settings, renderings: dict[str, list[np.ndarray]]) -> None:
     tiny = registry.get_stt("tiny.en", settings)
     t = tiny.transcribe(resample_to_16k(renderings["joe"][0], 22_050))
-    ref = norm_words(" ".join(HARVARD_1))
+    ref = norm_words(HARVARD_1)
     assert jiwer.wer(ref, norm_words(t.text)) < 0.25
 
 
