@@ -74,7 +74,13 @@ def real_passage() -> tuple[np.ndarray, str]:
         if not line.strip() or line.startswith("#"):
             continue
         utterance, text = line.split(" ", 1)
-        (path,) = DATA.glob(f"?_{utterance}.flac")
+        found = sorted(DATA.glob(f"?_{utterance}.flac"))
+        if len(found) != 1:
+            sys.exit(
+                f"{TRANSCRIPTS.name} names {utterance}: "
+                f"expected one ?_{utterance}.flac in {DATA}, found {len(found)}"
+            )
+        path = found[0]
         samples, rate = sf.read(path, dtype="float32")
         pieces += [resample_to_16k(samples, rate), np.zeros(9_600, dtype=np.float32)]
         texts.append(text)
