@@ -21,17 +21,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 warnings.filterwarnings("ignore")
 
 import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
-from voice_matrix import HARVARD_1, HARVARD_2, norm_words  # noqa: E402
 
 from app.core.config import Settings  # noqa: E402
 from app.engines import registry  # noqa: E402
 from app.engines.base import Synthesizer, synthesize  # noqa: E402
 from app.engines.stt.whisper import resample_to_16k  # noqa: E402
+from bench.voice_matrix import HARVARD_1, HARVARD_2, norm_words  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "librispeech-dev"
 TRANSCRIPTS = ROOT / "bench" / "data" / "librispeech_transcripts.txt"

@@ -28,10 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.filterwarnings("ignore")
-
-from voice_matrix import HARVARD_1, HARVARD_2  # noqa: E402
 
 from app.audio import decode_audio  # noqa: E402
 from app.core.config import Settings  # noqa: E402
@@ -39,6 +36,7 @@ from app.engines import registry  # noqa: E402
 from app.engines.base import Synthesizer, timed_stream  # noqa: E402
 from app.engines.stt.whisper import resample_to_16k  # noqa: E402
 from app.engines.timing import WordTiming  # noqa: E402
+from bench.voice_matrix import HARVARD_1, HARVARD_2  # noqa: E402
 
 HARVARD = (HARVARD_1, HARVARD_2)
 SPEEDS = (1.0, 1.25)
