@@ -10,7 +10,11 @@ ms), with the share of words matched; and the median signed error (ours - Whispe
 word starts run early, its timestamps come from attention weights, not an acoustic aligner) with
 the errors around that bias.
 
-A second table judges by the audio itself: words read after a pause (joe pauses at commas,
+Then, at speed 1.0, the same errors split by where the word is: first in its sentence (after a
+pause) or inside a sentence; and, independent of Whisper, where the audio's spectral change lies
+around our word starts in both positions (`spectral_change_shift`).
+
+The last table judges by the audio itself too: words read after a pause (joe pauses at commas,
 Kokoro between one-word sentences) start where their sound does, so each word's start is
 compared with the energy onset after the silence before it (signed median: ours - the onset).
 
@@ -35,7 +39,7 @@ from app.core.config import Settings  # noqa: E402
 from app.engines import registry  # noqa: E402
 from app.engines.base import Synthesizer, timed_stream  # noqa: E402
 from app.engines.stt.whisper import resample_to_16k  # noqa: E402
-from app.engines.timing import WordTiming  # noqa: E402
+from app.engines.timing import TimedChunk, WordTiming  # noqa: E402
 from bench.voice_matrix import HARVARD_1, HARVARD_2  # noqa: E402
 
 HARVARD = (HARVARD_1, HARVARD_2)
@@ -66,14 +70,66 @@ def start_errors(ours: list[WordTiming], heard: list[tuple[str, float]]) -> list
     stretch Whisper misheard word for word ("glue" as "blue") is paired by position: Piper's
     sampling noise changes from run to run which words Whisper mishears, and the words are still
     the same words in the same places. tests/test_timestamps.py judges with this too."""
+    return [error for _, error in indexed_start_errors(ours, heard)]
+
+
+def indexed_start_errors(ours: list[WordTiming], heard: list[tuple[str, float]]) -> list[tuple[int, float]]:
+    """As `start_errors`, each error with the index of our word it belongs to."""
     a, b = [_key(w.word) for w in ours], [_key(w) for w, _ in heard]
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     return [
-        ours[i1 + k].start - heard[j1 + k][1]
+        (i1 + k, ours[i1 + k].start - heard[j1 + k][1])
         for tag, i1, i2, j1, j2 in matcher.get_opcodes()
         if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1)
         for k in range(i2 - i1)
     ]
+
+
+def by_position(chunks: list[TimedChunk], errors: list[tuple[int, float]]) -> dict[str, list[float]]:
+    """Errors split into sentence-initial words (after a pause) and words inside a sentence."""
+    initial = set(np.cumsum([0, *(len(c.words) for c in chunks[:-1])]).tolist())
+    out: dict[str, list[float]] = {"sentence-initial": [], "inside a sentence": []}
+    for index, error in errors:
+        out["sentence-initial" if index in initial else "inside a sentence"].append(error)
+    return out
+
+
+FLUX_SHIFTS_MS = np.arange(-200, 101, 5)
+
+
+def spectral_change_shift(voice: Synthesizer, takes: int = 3) -> dict[str, tuple[int, float, float]]:
+    """Where the audio's spectral change lines up with our word starts: for sentence-initial words
+    and words inside a sentence, the shift (ms) of our starts at which the mean positive spectral
+    flux (log power, 5 ms frames, the largest within +-10 ms) is highest, that mean, and the mean
+    at -100 ms. A start on the sound has its change at shift ~0; Whisper's starts sit ~100 ms
+    before ours inside sentences, so a shift of -100 ms is where they would be."""
+    from scipy.signal import stft
+
+    curves: dict[str, list[list[float]]] = {"sentence-initial": [], "inside a sentence": []}
+    for _ in range(takes):  # Piper samples its durations: each take differs (Kokoro does not)
+        for text in HARVARD:
+            chunks = list(timed_stream(voice, text))
+            audio = np.concatenate([c.audio for c in chunks]).astype(np.float64)
+            hop = int(0.005 * voice.sample_rate)
+            _, _, spectrum = stft(audio, voice.sample_rate, nperseg=4 * hop, noverlap=3 * hop)
+            power = np.log(np.abs(spectrum) ** 2 + 1e-10)
+            flux = np.concatenate([[0.0], np.maximum(np.diff(power, axis=1), 0.0).sum(axis=0)])
+            flux /= flux.mean()
+            for chunk in chunks:
+                for k, word in enumerate(chunk.words):
+                    row = []
+                    for shift in FLUX_SHIFTS_MS:
+                        i = int(round((word.start + shift / 1000) * voice.sample_rate / hop))
+                        lo, hi = max(0, i - 2), min(len(flux), i + 3)
+                        row.append(float(flux[lo:hi].max()) if hi > lo else 0.0)
+                    curves["sentence-initial" if k == 0 else "inside a sentence"].append(row)
+    out = {}
+    at_minus_100 = FLUX_SHIFTS_MS.tolist().index(-100)
+    for position, rows in curves.items():
+        mean = np.mean(rows, axis=0)
+        best = int(np.argmax(mean))
+        out[position] = (int(FLUX_SHIFTS_MS[best]), float(mean[best]), float(mean[at_minus_100]))
+    return out
 
 
 def clone_voice(settings: Settings) -> Synthesizer:
@@ -122,10 +178,12 @@ def main() -> None:
     print(
         f"{'voice':22} {'speed':>5} {'words':>5} {'matched':>7} {'median ms':>9} {'p95 ms':>7} {'max ms':>7}"
     )
+    by_place: dict[str, dict[str, list[float]]] = {}
     for name, voice in voices:
         for speed in SPEEDS:
             errors: list[float] = []
             total = 0
+            placed: dict[str, list[float]] = {}
             for text in HARVARD:
                 chunks = list(timed_stream(voice, text, speed=speed))
                 audio = np.concatenate([c.audio for c in chunks])
@@ -136,7 +194,10 @@ def main() -> None:
                     word_timestamps=True,
                     vad_filter=False,
                 )
-                errors += start_errors(words, [(w.word, w.start) for w in transcript.words])
+                indexed = indexed_start_errors(words, [(w.word, w.start) for w in transcript.words])
+                errors += [e for _, e in indexed]
+                for position, found in by_position(chunks, indexed).items():
+                    placed.setdefault(position, []).extend(found)
                 total += len(words)
             signed = np.array(errors) * 1000
             e = np.abs(signed)
@@ -147,6 +208,26 @@ def main() -> None:
                 f"{np.percentile(e, 95):7.0f} {e.max():7.0f} {bias:+8.0f} {np.median(spread):8.0f} "
                 f"{np.percentile(spread, 95):7.0f}"
             )
+            if speed == 1.0:
+                by_place[name] = placed
+    print(
+        f"\n{'voice, speed 1.0, vs Whisper':30} {'position':18} {'words':>5} "
+        f"{'signed median':>13} {'|e| median':>10} {'p95':>5}"
+    )
+    for name, placed in by_place.items():
+        for position, found in placed.items():
+            signed = np.array(found) * 1000
+            print(
+                f"{name:30} {position:18} {len(signed):5d} {np.median(signed):+13.0f} "
+                f"{np.median(np.abs(signed)):10.0f} {np.percentile(np.abs(signed), 95):5.0f}"
+            )
+    print(
+        f"\n{'voice, spectral change':30} {'position':18} "
+        f"{'best shift ms':>13} {'flux there':>10} {'at -100 ms':>10}"
+    )
+    for name, voice in voices[:2]:
+        for position, (shift, peak, early) in spectral_change_shift(voice).items():
+            print(f"{name:30} {position:18} {shift:+13d} {peak:10.2f} {early:10.2f}")
     print(
         f"\n{'voice, words after a pause':28} {'words':>5} {'signed median ms':>16} {'|error| median ms':>17}"
     )
