@@ -67,27 +67,6 @@ MIN_SECONDS = 7.5
 LANGUAGE_PASSAGES = 2
 
 
-def tokens(text: str, language: str) -> list[str]:
-    """Words (characters for Japanese and Chinese), lower-cased, without punctuation."""
-    import unicodedata
-
-    kept = "".join(ch if unicodedata.category(ch)[0] in "LNM" or ch.isspace() else " " for ch in text.lower())
-    if language in ("ja", "zh"):
-        return [ch for ch in kept if not ch.isspace()]
-    return kept.split()
-
-
-def error_rate(ref: list[str], hyp: list[str]) -> float:
-    d = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(hyp) + 1):
-            cur = d[j]
-            d[j] = min(d[j] + 1, d[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
-            prev = cur
-    return d[len(hyp)] / max(len(ref), 1)
-
-
 def real_speakers(data: Path) -> list[tuple[str, DecodedAudio]]:
     from app.cloning.pipeline import WORK_RATE
 
@@ -208,7 +187,7 @@ def real_table(args: argparse.Namespace) -> None:
             row["wer"] = float(
                 np.mean(
                     [
-                        error_rate(tokens(t, "en"), tokens(heard(c, rate, "en"), "en"))
+                        bank_error_rate("en", [t], [heard(c, rate, "en")])
                         for t, c in zip(SPEAK, clips, strict=True)
                     ]
                 )

@@ -85,12 +85,21 @@ def indexed_start_errors(ours: list[WordTiming], heard: list[tuple[str, float]])
     ]
 
 
+INITIAL, INSIDE = "sentence-initial", "inside a sentence"
+
+
+def positions(chunks: list[TimedChunk]) -> list[str]:
+    """For each word of the chunks in order: INITIAL for the first of its sentence (a chunk is
+    a sentence; a pause comes before it), INSIDE for the rest."""
+    return [INITIAL if k == 0 else INSIDE for chunk in chunks for k in range(len(chunk.words))]
+
+
 def by_position(chunks: list[TimedChunk], errors: list[tuple[int, float]]) -> dict[str, list[float]]:
-    """Errors split into sentence-initial words (after a pause) and words inside a sentence."""
-    initial = set(np.cumsum([0, *(len(c.words) for c in chunks[:-1])]).tolist())
-    out: dict[str, list[float]] = {"sentence-initial": [], "inside a sentence": []}
+    """Errors split into sentence-initial words and words inside a sentence."""
+    where = positions(chunks)
+    out: dict[str, list[float]] = {INITIAL: [], INSIDE: []}
     for index, error in errors:
-        out["sentence-initial" if index in initial else "inside a sentence"].append(error)
+        out[where[index]].append(error)
     return out
 
 
@@ -105,7 +114,7 @@ def spectral_change_shift(voice: Synthesizer, takes: int = 3) -> dict[str, tuple
     before ours inside sentences, so a shift of -100 ms is where they would be."""
     from scipy.signal import stft
 
-    curves: dict[str, list[list[float]]] = {"sentence-initial": [], "inside a sentence": []}
+    curves: dict[str, list[list[float]]] = {INITIAL: [], INSIDE: []}
     for _ in range(takes):  # Piper samples its durations: each take differs (Kokoro does not)
         for text in HARVARD:
             chunks = list(timed_stream(voice, text))
@@ -115,14 +124,14 @@ def spectral_change_shift(voice: Synthesizer, takes: int = 3) -> dict[str, tuple
             power = np.log(np.abs(spectrum) ** 2 + 1e-10)
             flux = np.concatenate([[0.0], np.maximum(np.diff(power, axis=1), 0.0).sum(axis=0)])
             flux /= flux.mean()
-            for chunk in chunks:
-                for k, word in enumerate(chunk.words):
-                    row = []
-                    for shift in FLUX_SHIFTS_MS:
-                        i = int(round((word.start + shift / 1000) * voice.sample_rate / hop))
-                        lo, hi = max(0, i - 2), min(len(flux), i + 3)
-                        row.append(float(flux[lo:hi].max()) if hi > lo else 0.0)
-                    curves["sentence-initial" if k == 0 else "inside a sentence"].append(row)
+            words = [w for c in chunks for w in c.words]
+            for word, position in zip(words, positions(chunks), strict=True):
+                row = []
+                for shift in FLUX_SHIFTS_MS:
+                    i = int(round((word.start + shift / 1000) * voice.sample_rate / hop))
+                    lo, hi = max(0, i - 2), min(len(flux), i + 3)
+                    row.append(float(flux[lo:hi].max()) if hi > lo else 0.0)
+                curves[position].append(row)
     out = {}
     at_minus_100 = FLUX_SHIFTS_MS.tolist().index(-100)
     for position, rows in curves.items():
