@@ -44,6 +44,7 @@ REAL_SETS = {"LS official": TRANSCRIPTS, "LS book text": BOOK_TRANSCRIPTS}
 # LibriSpeech spells out what Whisper abbreviates.
 SPELLED = {"mrs": "missus", "mr": "mister", "dr": "doctor", "st": "saint"}
 PASSAGE_SECONDS = 60.0
+PAUSE_SECONDS = 0.6  # between joined utterances
 
 HARVARD_3 = (
     "The small pup gnawed a hole in the sock. The fish twisted and turned on the bent hook. "
@@ -76,7 +77,7 @@ def real_utterances(transcripts: Path) -> list[tuple[np.ndarray, str]]:
     """Each LibriSpeech utterance `transcripts` names (16 kHz) with its text, in the file's order."""
     import soundfile as sf
 
-    found_all = []
+    utterances = []
     for line in transcripts.read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
@@ -88,12 +89,12 @@ def real_utterances(transcripts: Path) -> list[tuple[np.ndarray, str]]:
                 f"expected one ?_{utterance}.flac in {DATA}, found {len(found)}"
             )
         samples, rate = sf.read(found[0], dtype="float32")
-        found_all.append((resample_to_16k(samples, rate), text))
-    return found_all
+        utterances.append((resample_to_16k(samples, rate), text))
+    return utterances
 
 
 def real_passages(transcripts: Path, seconds: float = PASSAGE_SECONDS) -> list[tuple[np.ndarray, str]]:
-    """The utterances joined with 0.6 s pauses into passages of at least `seconds` (the issue's
+    """The utterances joined with PAUSE_SECONDS of silence into passages of at least `seconds` (the issue's
     passage was 60 s); a remainder shorter than half of that joins the last passage."""
     groups: list[list[tuple[np.ndarray, str]]] = [[]]
     for utterance in real_utterances(transcripts):
@@ -102,7 +103,7 @@ def real_passages(transcripts: Path, seconds: float = PASSAGE_SECONDS) -> list[t
         groups[-1].append(utterance)
     if len(groups) > 1 and sum(len(x) for x, _ in groups[-1]) < seconds * 8_000:
         groups[-2] += groups.pop()
-    pause = np.zeros(9_600, dtype=np.float32)
+    pause = np.zeros(int(PAUSE_SECONDS * 16_000), dtype=np.float32)
     return [
         (np.concatenate([part for x, _ in group for part in (x, pause)][:-1]), " ".join(t for _, t in group))
         for group in groups
