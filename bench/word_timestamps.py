@@ -1,4 +1,4 @@
-"""Word timestamps of generated speech against forced alignment by Whisper.
+"""Word timestamps of generated speech against forced alignment by Whisper, and by an acoustic aligner.
 
 For joe (Piper), a Kokoro voice (af_heart) and a clone (LibriSpeech speaker M_1040, from
 tests/librispeech/), Harvard lists 1 and 2 are spoken at speed 1.0 and 1.25 with the words
@@ -13,6 +13,10 @@ the errors around that bias.
 Then, at speed 1.0, the same errors split by where the word is: first in its sentence (after a
 pause) or inside a sentence; and, independent of Whisper, where the audio's spectral change lies
 around our word starts in both positions (`spectral_change_shift`).
+
+A second judge, an acoustic forced aligner (pocketsphinx's HMM with its en-us model, told the
+text: `aligned_starts`), times the same audio: the same error table against it, by position; and
+its own bias where the truth is known (words after a pause: the energy onset - its start).
 
 The last table judges by the audio itself too: words read after a pause (joe pauses at commas,
 Kokoro between one-word sentences) start where their sound does, so each word's start is
@@ -63,6 +67,29 @@ def onsets_after_silence(samples: np.ndarray, rate: int, quiet_s: float) -> list
     loud = rms > 0.05 * rms.max()
     gap = int(quiet_s / 0.005)
     return [i * 0.005 for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - gap) : i].any()]
+
+
+def aligned_starts(samples: np.ndarray, rate: int, words: list[str]) -> list[tuple[str, float]]:
+    """Where an acoustic forced aligner puts each word's start (seconds): pocketsphinx's HMM with
+    its en-us model and dictionary, told the text. A second judge beside Whisper, whose word
+    times come from attention weights; a word missing from its dictionary is left out."""
+    from pocketsphinx import Decoder
+
+    x = resample_to_16k(np.asarray(samples, dtype=np.float32), rate)
+    decoder = Decoder(samprate=16_000, bestpath=False, loglevel="FATAL")
+    decoder.set_align_text(" ".join(k for k in (_key_apostrophe(w) for w in words) if k))
+    decoder.start_utt()
+    decoder.process_raw((np.clip(x, -1.0, 1.0) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    return [
+        (re.sub(r"\(\d+\)$", "", seg.word), seg.start_frame / 100)  # "was(2)": a pronunciation variant
+        for seg in decoder.seg()
+        if not seg.word.startswith(("<", "["))  # silences and fillers
+    ]
+
+
+def _key_apostrophe(word: str) -> str:
+    return re.sub(r"[^a-z']", "", word.lower())
 
 
 def start_errors(ours: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:
@@ -158,17 +185,48 @@ PAUSED_WORDS = (
 )
 
 
-def onset_errors(voice: Synthesizer, separator: str) -> list[float]:
-    """Our start - the sound's onset, in seconds, for each word read after a pause."""
-    errors: list[float] = []
+def onset_errors(voice: Synthesizer, separator: str) -> tuple[list[float], list[float]]:
+    """For each word read after a pause, in seconds: our start - the sound's onset, and the
+    onset - the acoustic aligner's start (how early the aligner itself runs)."""
+    ours: list[float] = []
+    aligner: list[float] = []
     for words in PAUSED_WORDS:
         chunks = list(timed_stream(voice, separator.join(words) + "."))
         audio = np.concatenate([c.audio for c in chunks])
         timed = [w for c in chunks for w in c.words]
         onsets = onsets_after_silence(audio, voice.sample_rate, quiet_s=0.15)
         if len(onsets) == len(timed):  # else a pause was too short to find every onset: skipped
-            errors += [w.start - onset for w, onset in zip(timed, onsets, strict=True)]
-    return errors
+            ours += [w.start - onset for w, onset in zip(timed, onsets, strict=True)]
+            found = aligned_starts(audio, voice.sample_rate, list(words))
+            if len(found) == len(onsets):
+                aligner += [onset - start for onset, (_, start) in zip(onsets, found, strict=True)]
+    return ours, aligner
+
+
+def _table_row(name: str, speed: float, total: int, errors: list[float]) -> str:
+    signed = np.array(errors) * 1000
+    e = np.abs(signed)
+    bias = float(np.median(signed))
+    spread = np.abs(signed - bias)
+    return (
+        f"{name:22} {speed:5.2f} {total:5d} {len(e) / total:7.0%} {np.median(e):9.0f} "
+        f"{np.percentile(e, 95):7.0f} {e.max():7.0f} {bias:+8.0f} {np.median(spread):8.0f} "
+        f"{np.percentile(spread, 95):7.0f}"
+    )
+
+
+def _position_rows(judge: str, by_place: dict[str, dict[str, list[float]]]) -> None:
+    print(
+        f"\n{'voice, speed 1.0, vs ' + judge:30} {'position':18} {'words':>5} "
+        f"{'signed median':>13} {'|e| median':>10} {'p95':>5}"
+    )
+    for name, placed in by_place.items():
+        for position, found in placed.items():
+            signed = np.array(found) * 1000
+            print(
+                f"{name:30} {position:18} {len(signed):5d} {np.median(signed):+13.0f} "
+                f"{np.median(np.abs(signed)):10.0f} {np.percentile(np.abs(signed), 95):5.0f}"
+            )
 
 
 def main() -> None:
@@ -184,15 +242,18 @@ def main() -> None:
         ),
         ("clone of M_1040", clone_voice(settings)),
     ]
-    print(
+    header = (
         f"{'voice':22} {'speed':>5} {'words':>5} {'matched':>7} {'median ms':>9} {'p95 ms':>7} {'max ms':>7}"
+        f" {'bias ms':>8} {'|e-bias|':>8} {'p95':>7}"
     )
-    by_place: dict[str, dict[str, list[float]]] = {}
+    judges = ("Whisper", "the aligner")
+    rows: dict[str, list[str]] = {judge: [] for judge in judges}
+    by_place: dict[str, dict[str, dict[str, list[float]]]] = {judge: {} for judge in judges}
     for name, voice in voices:
         for speed in SPEEDS:
-            errors: list[float] = []
+            errors: dict[str, list[float]] = {judge: [] for judge in judges}
+            placed: dict[str, dict[str, list[float]]] = {judge: {} for judge in judges}
             total = 0
-            placed: dict[str, list[float]] = {}
             for text in HARVARD:
                 chunks = list(timed_stream(voice, text, speed=speed))
                 audio = np.concatenate([c.audio for c in chunks])
@@ -203,33 +264,27 @@ def main() -> None:
                     word_timestamps=True,
                     vad_filter=False,
                 )
-                indexed = indexed_start_errors(words, [(w.word, w.start) for w in transcript.words])
-                errors += [e for _, e in indexed]
-                for position, found in by_position(chunks, indexed).items():
-                    placed.setdefault(position, []).extend(found)
+                found = {
+                    "Whisper": [(w.word, w.start) for w in transcript.words],
+                    "the aligner": aligned_starts(audio, voice.sample_rate, [w.word for w in words]),
+                }
+                for judge in judges:
+                    indexed = indexed_start_errors(words, found[judge])
+                    errors[judge] += [e for _, e in indexed]
+                    for position, some in by_position(chunks, indexed).items():
+                        placed[judge].setdefault(position, []).extend(some)
                 total += len(words)
-            signed = np.array(errors) * 1000
-            e = np.abs(signed)
-            bias = float(np.median(signed))
-            spread = np.abs(signed - bias)
-            print(
-                f"{name:22} {speed:5.2f} {total:5d} {len(e) / total:7.0%} {np.median(e):9.0f} "
-                f"{np.percentile(e, 95):7.0f} {e.max():7.0f} {bias:+8.0f} {np.median(spread):8.0f} "
-                f"{np.percentile(spread, 95):7.0f}"
-            )
-            if speed == 1.0:
-                by_place[name] = placed
-    print(
-        f"\n{'voice, speed 1.0, vs Whisper':30} {'position':18} {'words':>5} "
-        f"{'signed median':>13} {'|e| median':>10} {'p95':>5}"
-    )
-    for name, placed in by_place.items():
-        for position, found in placed.items():
-            signed = np.array(found) * 1000
-            print(
-                f"{name:30} {position:18} {len(signed):5d} {np.median(signed):+13.0f} "
-                f"{np.median(np.abs(signed)):10.0f} {np.percentile(np.abs(signed), 95):5.0f}"
-            )
+            for judge in judges:
+                rows[judge].append(_table_row(name, speed, total, errors[judge]))
+                if speed == 1.0:
+                    by_place[judge][name] = placed[judge]
+    for judge in judges:
+        print(f"\nword starts: ours - {judge}'s (bias: the signed median)")
+        print(header)
+        for row in rows[judge]:
+            print(row, flush=True)
+    for judge in judges:
+        _position_rows(judge, by_place[judge])
     print(
         f"\n{'voice, spectral change':30} {'position':18} "
         f"{'best shift ms':>13} {'flux there':>10} {'at -100 ms':>10}"
@@ -239,10 +294,15 @@ def main() -> None:
             print(f"{name:30} {position:18} {shift:+13d} {peak:10.2f} {early:10.2f}")
     print(
         f"\n{'voice, words after a pause':28} {'words':>5} {'signed median ms':>16} {'|error| median ms':>17}"
+        f" {'onset - aligner ms':>18}"
     )
     for name, voice, separator in ((*voices[0], ", "), (*voices[1], ". ")):
-        signed = np.array(onset_errors(voice, separator)) * 1000
-        print(f"{name:28} {len(signed):5d} {np.median(signed):+16.0f} {np.median(np.abs(signed)):17.0f}")
+        ours, aligner = onset_errors(voice, separator)
+        signed = np.array(ours) * 1000
+        print(
+            f"{name:28} {len(signed):5d} {np.median(signed):+16.0f} {np.median(np.abs(signed)):17.0f}"
+            f" {1000 * np.median(aligner):+18.0f}"
+        )
 
 
 if __name__ == "__main__":

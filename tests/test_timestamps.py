@@ -13,15 +13,18 @@ from app.engines.base import Synthesizer, timed_stream
 from app.engines.stt.whisper import resample_to_16k
 from app.engines.timbre.profile import TimbreProfile
 from app.engines.timing import (
+    PhonemeRun,
     WordTiming,
     character_timings,
     phoneme_word_spans,
     sentence_words,
     with_duration_output,
 )
-from bench.word_timestamps import onsets_after_silence, start_errors
+from bench.word_timestamps import aligned_starts, onsets_after_silence, start_errors
 
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+# espeak joins "of the" and "on the" into one run of phonemes each.
+JOINED = "The source of the huge river is the clear spring. The birch canoe slid on the smooth planks."
 
 
 def _heard(audio: np.ndarray, rate: int) -> list[tuple[str, float]]:
@@ -80,6 +83,20 @@ def test_word_times_match_where_whisper_hears_the_words(name: str, speed: float)
     assert float(np.percentile(errors, 80)) < 0.3, errors
 
 
+@pytest.mark.parametrize("name", ["joe", "kokoro", "kokoro+profile"])
+def test_word_starts_match_an_acoustic_aligner(name: str) -> None:
+    """pocketsphinx, told the text, finds each word in the audio with an HMM (not attention
+    weights): words inside sentences, and words the phonemizer joined, start where it finds them
+    (it runs 20-50 ms early on words after a pause, where the truth is the energy onset)."""
+    voice = _voices()[name]
+    audio, words = _timed(voice, JOINED)
+    found = aligned_starts(audio, voice.sample_rate, [w.word for w in words])
+    errors = [abs(e) for e in start_errors(words, found)]
+    assert len(errors) == len(words), found
+    assert float(np.median(errors)) < 0.08, errors
+    assert max(errors) < 0.16, errors
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -132,14 +149,32 @@ def test_the_models_return_their_durations() -> None:
 def test_phoneme_runs_become_words() -> None:
     symbols = ["^", "h", "ə", "l", "oʊ", ",", " ", "w", "ɜː", "l", "d", ".", "$"]
     samples = [100, 10, 10, 10, 10, 50, 20, 10, 10, 10, 10, 80, 100]
-    assert phoneme_word_spans(symbols, samples) == [(100, 140), (210, 250)]
-    words = sentence_words("Hello, world.", [(100, 140), (210, 250)], 100)
+    runs = phoneme_word_spans(symbols, samples)
+    assert runs == [PhonemeRun(100, 140, "həloʊ"), PhonemeRun(210, 250, "wɜːld")]
+    words = sentence_words("Hello, world.", runs, 100)
     assert words == [WordTiming("Hello,", 1.0, 1.4), WordTiming("world.", 2.1, 2.5)]
+
+
+def test_words_the_phonemizer_joins_share_their_run_and_the_rest_keep_theirs() -> None:
+    # espeak joins unstressed words: "of the" is one run, "huge" and "river" keep their own;
+    # Kokoro's own durations (frames) for af_heart, gaps between runs as it spoke them.
+    said = [("ðə", 3), ("sˈɔɹs", 11), ("ʌvðə", 5), ("hjˈuʤ", 10), ("ɹˈɪvəɹɹ", 20), ("ɪz", 4), ("ðə", 2),
+            ("klˈɪɹ", 10), ("spɹˈɪŋ", 26)]  # fmt: skip
+    runs, at = [], 0
+    for phonemes, frames in said:
+        runs.append(PhonemeRun(at, at + frames, phonemes))
+        at += frames + 2
+    words = sentence_words("The source of the huge river is the clear spring.", runs, 40)
+    by_word = {w.word: w for w in words[2:6]}
+    assert by_word["of"].start == runs[2].start / 40 and by_word["the"].end == runs[2].end / 40
+    assert (by_word["huge"].start, by_word["huge"].end) == (runs[3].start / 40, runs[3].end / 40)
+    assert (by_word["river"].start, by_word["river"].end) == (runs[4].start / 40, runs[4].end / 40)
+    assert words[-1].start == runs[-1].start / 40
 
 
 def test_words_the_phonemizer_splits_share_its_runs_in_order() -> None:
     # "2024" is read as three words; "Dr." as one: counts differ, times stay ordered and inside.
-    spans = [(0, 100), (120, 200), (220, 300), (320, 400), (420, 500), (520, 600)]
+    spans = [PhonemeRun(a, a + 80) for a in (0, 120, 220, 320, 420, 520)]
     words = sentence_words("In 2024 Dr. Smith left.", spans, 1000)
     assert [w.word for w in words] == ["In", "2024", "Dr.", "Smith", "left."]
     assert words[0].start == 0.0 and words[-1].end == 0.6

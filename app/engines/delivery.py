@@ -14,7 +14,7 @@ from app.core.errors import InvalidInput
 from app.engines.base import Audio
 from app.engines.timbre.profile import TimbreProfile
 from app.engines.timbre.transformer import TimbreTransformer, convert
-from app.engines.timing import TimedChunk, sentence_words
+from app.engines.timing import PhonemeRun, TimedChunk, sentence_words
 
 SPEED_MIN, SPEED_MAX = 0.25, 4.0
 PITCH_MIN, PITCH_MAX = -12.0, 12.0
@@ -60,7 +60,7 @@ class SentenceAudio:
 
     audio: Audio
     residual: float = 1.0
-    word_spans: list[tuple[int, int]] | None = None
+    word_spans: list[PhonemeRun] | None = None
 
 
 def deliver(
@@ -111,7 +111,7 @@ def deliver(
         else:
             chunk = audio if tail else np.concatenate([audio, pause])
         scale = len(audio) / model_length if model_length else 1.0
-        spans = [(round(a * scale), round(b * scale)) for a, b in made.word_spans or []]
+        spans = [run.scaled(scale) for run in made.word_spans or []]
         words = [
             w.shifted(offset / sample_rate)
             for w in sentence_words(sentence, spans, sample_rate, length=len(audio))

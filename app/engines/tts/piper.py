@@ -40,7 +40,7 @@ from app.engines.delivery import SentenceAudio, check_pitch, check_speed, delive
 from app.engines.languages import check_language, language_family
 from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
-from app.engines.timing import TimedChunk, phoneme_word_spans, with_duration_output
+from app.engines.timing import PhonemeRun, TimedChunk, phoneme_word_spans, with_duration_output
 from app.engines.voices import (
     VoiceArtifact,
     VoiceBackend,
@@ -158,7 +158,7 @@ class PiperEngine:
         piper_speed = min(max(speed, PIPER_SPEED_MIN), PIPER_SPEED_MAX)
         hop = int(getattr(self.voice.config, "hop_length", 256) or 256)
         parts: list[Audio] = []
-        spans: list[tuple[int, int]] | None = []
+        spans: list[PhonemeRun] | None = []
         base_total = 0
         offset = 0
         for phonemes in self.voice.phonemize(sentence):
@@ -174,7 +174,7 @@ class PiperEngine:
                 audio, samples = self._run_model(ids, base_ls * float(np.clip(ratio, 0.3, 3.0)))
             if spans is not None and samples is not None and len(samples) == len(ids):
                 symbols, durations = self._phoneme_samples(phonemes, samples)
-                spans += [(offset + a, offset + b) for a, b in phoneme_word_spans(symbols, durations)]
+                spans += [run.moved(offset) for run in phoneme_word_spans(symbols, durations)]
             else:
                 spans = None  # a model without durations: words share the sentence by letters
             parts.append(audio)
