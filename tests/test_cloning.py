@@ -51,6 +51,8 @@ SPEAK = (
     "Rice is often served in round bowls. The juice of lemons makes fine punch. "
     "Four hours of steady work faced us."
 )
+# What a clone made from English speech reads in French (the bank's French, the person's timbre).
+FRENCH = "Chaque matin, nous prenons le train pour aller voir la mer avec nos amis."
 
 
 # --------------------------------------------------------------------------- material
@@ -479,9 +481,11 @@ def test_a_real_person_is_cloned_closer_than_joe_under_both_judges(tmp_path: Pat
         ref = judge.embed(held, RATE)
         sims = {name: _cos(judge.embed(spoken[name], rates[name]), ref) for name in spoken}
         assert sims["clone"] > sims["joe"] + margin, (type(judge).__name__, sims)
-    heard = _transcribe(spoken["clone"], "en", voice.sample_rate)
-    said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in SPEAK.lower()).split()
-    assert len(set(said) - set(heard)) <= 2, heard  # intelligible: at most two words missed
+    spoken["french"] = np.concatenate(list(voice.stream(FRENCH, language="fr")))
+    for language, text, audio in (("en", SPEAK, spoken["clone"]), ("fr", FRENCH, spoken["french"])):
+        heard = _transcribe(audio, language, voice.sample_rate)
+        said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text.lower()).split()
+        assert len(set(said) - set(heard)) <= 2, (language, heard)  # intelligible: two words missed at most
 
 
 @pytest.mark.slow
