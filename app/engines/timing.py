@@ -188,7 +188,9 @@ def group_words_and_runs(
         stressed = runs[r0].phonemes.count("ˈ") if w1 - w0 > 1 else 0
         return abs(share) + _EXTRA_MEMBER_COST * extra + _JOINED_STRESS_COST * stressed
 
-    steps = [(m, 1) for m in range(1, _MAX_GROUP + 1)] + [(1, m) for m in range(2, _MAX_GROUP + 1)]
+    # A word may take many runs where the writing has no spaces (a Chinese clause is one "word").
+    most_runs = max(_MAX_GROUP, -(-2 * n_runs // n_words))
+    steps = [(m, 1) for m in range(1, _MAX_GROUP + 1)] + [(1, m) for m in range(2, most_runs + 1)]
     best = np.full((n_words + 1, n_runs + 1), np.inf)
     back: dict[tuple[int, int], tuple[int, int]] = {}
     best[0, 0] = 0.0
