@@ -51,8 +51,9 @@ SPEEDS = (1.0, 1.25)
 CLONE_SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "librispeech" / "M_1040-133433-0000.flac"
 
 
-def _key(word: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", word.lower())
+def _key(word: str, keep: str = "") -> str:
+    """The word lower-cased, letters and digits only (and `keep`'s characters)."""
+    return re.sub(rf"[^a-z0-9{re.escape(keep)}]", "", word.lower())
 
 
 def onsets_after_silence(samples: np.ndarray, rate: int, quiet_s: float) -> list[float]:
@@ -77,7 +78,7 @@ def aligned_starts(samples: np.ndarray, rate: int, words: list[str]) -> list[tup
 
     x = resample_to_16k(np.asarray(samples, dtype=np.float32), rate)
     decoder = Decoder(samprate=16_000, bestpath=False, loglevel="FATAL")
-    decoder.set_align_text(" ".join(k for k in (_key_apostrophe(w) for w in words) if k))
+    decoder.set_align_text(" ".join(k for k in (_key(w, keep="'") for w in words) if k))
     decoder.start_utt()
     decoder.process_raw((np.clip(x, -1.0, 1.0) * 32767).astype(np.int16).tobytes(), full_utt=True)
     decoder.end_utt()
@@ -86,10 +87,6 @@ def aligned_starts(samples: np.ndarray, rate: int, words: list[str]) -> list[tup
         for seg in decoder.seg()
         if not seg.word.startswith(("<", "["))  # silences and fillers
     ]
-
-
-def _key_apostrophe(word: str) -> str:
-    return re.sub(r"[^a-z']", "", word.lower())
 
 
 def start_errors(ours: list[WordTiming], heard: list[tuple[str, float]]) -> list[float]:
