@@ -1,17 +1,19 @@
 """Benchmark: how the audio is fed to Whisper base, and the WER that comes out.
 
-Run by hand:  .venv/bin/python bench/transcription_wer.py [--real-only] [--show]
+Run by hand:  .venv/bin/python bench/transcription_wer.py [--real-only] [--show] [--robustness]
 
 Issue 18 item 4. Passages with known text: Harvard lists 1-4 (40 sentences) read by joe (Piper)
 and by af_heart (Kokoro), ~60 s each per list pair, transcribed with the same Whisper base the
-server uses (`registry.get_stt`) under several decodings: Silero VAD pieces (the server's way
-today), whole 30 s windows without VAD, and beam sizes 5 and 1. WER after lower-casing, spelling
+server uses (`registry.get_stt`) under several decodings: Silero VAD with segments that look
+like a skip decoded again (the server's way), VAD alone, whole 30 s windows without VAD (speaches'
+way), and beam sizes 5 and 1. WER after lower-casing, spelling
 numbers and dropping punctuation. Real speech: the LibriSpeech utterances in ../shared/data with a
 known text, joined with 0.6 s pauses into passages of >= 60 s as the issue's passage was: the 3
 whose official transcripts could be found (bench/data/librispeech_transcripts.txt, 34 s) and 17
 more with their books' text for the span spoken (bench/data/librispeech_book_transcripts.txt,
 209 s). `--real-only` skips the synthetic passages (~17 min of the run); `--show` prints each
-real passage's reference and transcript. Reported, never asserted.
+real passage's reference and transcript; `--robustness` decodes only the real passages, joined
+with other pauses and under noise floors (~14 min). Reported, never asserted.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.engines import registry  # noqa: E402
 from app.engines.base import Synthesizer, synthesize  # noqa: E402
-from app.engines.stt.whisper import resample_to_16k  # noqa: E402
+from app.engines.stt.whisper import WhisperEngine, resample_to_16k  # noqa: E402
 from bench.voice_matrix import HARVARD_1, HARVARD_2, norm_words  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "librispeech-dev"
@@ -62,10 +64,11 @@ HARVARD_4 = (
 )
 PASSAGES = (HARVARD_1 + " " + HARVARD_2, HARVARD_3 + " " + HARVARD_4)
 DECODINGS: tuple[tuple[str, dict[str, object]], ...] = (
-    ("VAD pieces, beam 5 (today)", {"vad_filter": True, "beam_size": 5}),
-    ("30 s windows, beam 5", {"vad_filter": False, "beam_size": 5}),
-    ("VAD pieces, beam 1", {"vad_filter": True, "beam_size": 1}),
-    ("30 s windows, beam 1", {"vad_filter": False, "beam_size": 1}),
+    ("VAD, skips re-decoded (server)", {"vad_filter": True, "beam_size": 5}),
+    ("VAD only (before)", {"vad_filter": True, "beam_size": 5, "redecode_skips": False}),
+    ("30 s windows (speaches' way)", {"vad_filter": False, "beam_size": 5, "redecode_skips": False}),
+    ("30 s windows, skips re-decoded", {"vad_filter": False, "beam_size": 5}),
+    ("VAD, skips re-decoded, beam 1", {"vad_filter": True, "beam_size": 1}),
 )
 
 
@@ -93,9 +96,11 @@ def real_utterances(transcripts: Path) -> list[tuple[np.ndarray, str]]:
     return utterances
 
 
-def real_passages(transcripts: Path, seconds: float = PASSAGE_SECONDS) -> list[tuple[np.ndarray, str]]:
-    """The utterances joined with PAUSE_SECONDS of silence into passages of at least `seconds` (the issue's
-    passage was 60 s); a remainder shorter than half of that joins the last passage."""
+def real_passages(
+    transcripts: Path, seconds: float = PASSAGE_SECONDS, pause_seconds: float = PAUSE_SECONDS
+) -> list[tuple[np.ndarray, str]]:
+    """The utterances joined with `pause_seconds` of silence into passages of at least `seconds` (the
+    issue's passage was 60 s); a remainder shorter than half of that joins the last passage."""
     groups: list[list[tuple[np.ndarray, str]]] = [[]]
     for utterance in real_utterances(transcripts):
         if sum(len(x) for x, _ in groups[-1]) >= seconds * 16_000:
@@ -103,11 +108,54 @@ def real_passages(transcripts: Path, seconds: float = PASSAGE_SECONDS) -> list[t
         groups[-1].append(utterance)
     if len(groups) > 1 and sum(len(x) for x, _ in groups[-1]) < seconds * 8_000:
         groups[-2] += groups.pop()
-    pause = np.zeros(int(PAUSE_SECONDS * 16_000), dtype=np.float32)
+    pause = np.zeros(int(pause_seconds * 16_000), dtype=np.float32)
     return [
         (np.concatenate([part for x, _ in group for part in (x, pause)][:-1]), " ".join(t for _, t in group))
         for group in groups
     ]
+
+
+# --robustness: the real passages joined with other pauses and under a white noise floor (dBFS; a
+# quiet room is around -60 to -50), decoded the server's way and speaches' way, each with and
+# without the server's second pass over segments that look like a skip.
+ROBUST_PAUSES = (0.3, 0.6, 1.2, 4.0)
+ROBUST_NOISE_DBFS: tuple[float | None, ...] = (None, -55.0, -50.0, -45.0)
+ROBUST_DECODINGS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("VAD, skips re-decoded (server)", {"vad_filter": True}),
+    ("VAD only (before)", {"vad_filter": True, "redecode_skips": False}),
+    ("30 s windows (speaches' way)", {"vad_filter": False, "redecode_skips": False}),
+    ("30 s windows, skips re-decoded", {"vad_filter": False}),
+)
+SKIPPED_WORDS = 20  # a passage that lost this many words at once lost an utterance
+
+
+def robustness(stt: WhisperEngine) -> None:
+    variants = []
+    for k, (pause, noise) in enumerate((p, n) for p in ROBUST_PAUSES for n in ROBUST_NOISE_DBFS):
+        rng = np.random.default_rng(k)
+        passages = [p for t in REAL_SETS.values() for p in real_passages(t, pause_seconds=pause)]
+        if noise is not None:
+            level = 10 ** (noise / 20)
+            passages = [(x + level * rng.standard_normal(len(x)).astype(np.float32), r) for x, r in passages]
+        variants.append(passages)
+    words = sum(len(_norm(r).split()) for v in variants for _, r in v)
+    print(
+        f"{len(variants)} variants ({len(ROBUST_PAUSES)} pauses x {len(ROBUST_NOISE_DBFS)} noise floors) "
+        f"of {len(variants[0])} passages: {words} words"
+    )
+    print(f"{'decoding':32}{'WER':>7}{'errors':>8}{'deleted':>9}{'passages losing >= 20 words':>30}{'s':>6}")
+    for label, options in ROBUST_DECODINGS:
+        errors = deleted = skips = 0
+        started = time.perf_counter()
+        for passages in variants:
+            for x, reference in passages:
+                hypothesis = stt.transcribe(x, language="en", **options).text  # type: ignore[arg-type]
+                counts = jiwer.process_words(_norm(reference), _norm(hypothesis))
+                errors += counts.substitutions + counts.deletions + counts.insertions
+                deleted += counts.deletions
+                skips += counts.deletions >= SKIPPED_WORDS
+        seconds = time.perf_counter() - started
+        print(f"{label:32}{100 * errors / words:6.2f}%{errors:8}{deleted:9}{skips:30}{seconds:6.0f}")
 
 
 def main() -> None:
@@ -116,8 +164,14 @@ def main() -> None:
     )
     parser.add_argument("--real-only", action="store_true", help="LibriSpeech passages only (~6 min)")
     parser.add_argument("--show", action="store_true", help="each real passage's reference and transcript")
+    parser.add_argument(
+        "--robustness", action="store_true", help="only the real passages under other pauses and noise"
+    )
     args = parser.parse_args()
     settings = Settings()
+    if args.robustness:
+        robustness(registry.get_stt("base", settings))
+        return
     from app.engines.tts.kokoro import KokoroSynthesizer, get_kokoro_engine
 
     voices: dict[str, Synthesizer] = {}
@@ -139,7 +193,7 @@ def main() -> None:
     seconds = sum(len(x) for x, _ in audio.values()) / 16_000
     print(f"{len(audio)} passages, {seconds:.0f} s of speech")
     header = "".join(f"{'WER ' + g:>18}" for g in groups)
-    print(f"{'decoding':28}{header}{'WER synthetic':>14} {'RTF':>6}")
+    print(f"{'decoding':32}{header}{'WER synthetic':>14} {'RTF':>6}")
     for label, options in DECODINGS:
         refs: dict[str, list[str]] = {g: [] for g in groups}
         hyps: dict[str, list[str]] = {g: [] for g in groups}
@@ -152,14 +206,14 @@ def main() -> None:
         wers = "".join(f"{100 * jiwer.wer(refs[g], hyps[g]):17.1f}%" for g in groups)
         made_refs, made_hyps = sum((refs[g] for g in voices), []), sum((hyps[g] for g in voices), [])
         synthetic = f"{100 * jiwer.wer(made_refs, made_hyps):13.1f}%" if voices else f"{'-':>14}"
-        print(f"{label:28}{wers}{synthetic} {rtf:6.2f}")
+        print(f"{label:32}{wers}{synthetic} {rtf:6.2f}")
         real_refs, real_hyps = sum((refs[g] for g in REAL_SETS), []), sum((hyps[g] for g in REAL_SETS), [])
         counts = jiwer.process_words(real_refs, real_hyps)
         per_passage = ", ".join(
             f"{100 * jiwer.wer(r, h):.1f}%" for r, h in zip(real_refs, real_hyps, strict=True)
         )
         print(
-            f"{'':28} all real speech {100 * counts.wer:.1f}% ({counts.substitutions} sub, "
+            f"{'':32} all real speech {100 * counts.wer:.1f}% ({counts.substitutions} sub, "
             f"{counts.deletions} del, {counts.insertions} ins); per passage {per_passage}"
         )
         if args.show:

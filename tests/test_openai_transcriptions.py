@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
 from app.audio import decode_audio
+from tests.plugins.audio_samples import wav_bytes
 from tests.test_openai_fixtures import LiveApp, audio_file, first_sentence_wav, live_app, sse_events
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -261,3 +264,63 @@ def test_silence_is_not_charged(live: LiveApp, silence_wav_bytes: bytes) -> None
     assert live.balance(account) == (1000, 0)
     [job] = live.jobs(account)
     assert job.status == "completed"
+
+
+LIBRISPEECH = Path(__file__).parent / "librispeech"
+
+
+def _interposed_utterance() -> tuple[np.ndarray, tuple[float, float]]:
+    """Three LibriSpeech readers, 0.3 s apart, the second 6 dB quieter (further from the microphone),
+    under a -55 dBFS noise floor (16 kHz), and the span of the second in seconds. The first stops
+    mid-sentence ("...we have seen how quietly") and the third goes on with it ("he took a resolve
+    after this..."), so Whisper's window decoding, led by the text before, jumps over the second
+    ("Chapter seventeen. When Wendy grew up..."): it did for each of four noise seeds tried."""
+    from app.engines.stt.whisper import resample_to_16k
+
+    names = ("M_1034-121119-0000", "M_1040-133433-0000", "F_1069-133699-0000")
+    parts = [
+        resample_to_16k(decoded.samples, decoded.sample_rate)
+        for decoded in (
+            decode_audio((LIBRISPEECH / f"{n}.flac").read_bytes(), max_seconds=60, max_sample_rate=48_000)
+            for n in names
+        )
+    ]
+    pause = np.zeros(int(0.3 * 16_000), dtype=np.float32)
+    audio = np.concatenate([parts[0], pause, 0.5 * parts[1], pause, parts[2]])
+    noise = 10 ** (-55 / 20) * np.random.default_rng(0).standard_normal(len(audio))
+    second_starts = (len(parts[0]) + len(pause)) / 16_000
+    return (audio + noise).astype(np.float32), (second_starts, second_starts + len(parts[1]) / 16_000)
+
+
+@pytest.mark.slow
+def test_an_utterance_whisper_jumps_over_is_transcribed(live: LiveApp) -> None:
+    """Whisper's own decoding drops the whole middle utterance of this clip; the server notices a
+    segment far too long for its words and decodes its span again, a piece between pauses at a time."""
+    from app.engines import registry
+
+    audio, (second_start, second_end) = _interposed_utterance()
+    upload = wav_bytes(audio, 16_000)
+    heard = decode_audio(upload, target_rate=16_000, max_seconds=600, max_sample_rate=192_000).samples
+    plain = registry.get_stt("base", live.settings).transcribe(heard, language="en", redecode_skips=False)
+    assert "wendy" not in _words(plain.text), "the clip no longer makes Whisper skip: " + plain.text
+
+    account = live.make_user(credits=1000)
+    result = live.sdk(account).audio.transcriptions.create(
+        model="whisper-1",
+        file=audio_file(upload),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+        language="en",
+    )
+    words = _words(result.text)
+    assert {"quietly", "wendy", "boys", "counted", "resolve", "stackpole", "strongly"} <= words, result.text
+    assert "seventeen" in words or "17" in result.text, result.text
+    assert result.segments and result.words
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts) and result.segments[-1].end <= result.duration + 0.5
+    assert [s.id for s in result.segments] == list(range(len(result.segments)))
+    word_starts = [w.start for w in result.words]
+    assert word_starts == sorted(word_starts)
+    [wendy, *_] = [w for w in result.words if "wendy" in w.word.lower()]
+    assert second_start <= wendy.start <= second_end, (wendy, second_start, second_end)
+    assert live.balance(account) == (1000 - _cost(upload), 0)

@@ -10,6 +10,7 @@ Models come from installed packages, never from a hub:
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.util
 import json
 import os
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -44,6 +45,14 @@ SIDE_FILES = (
 )
 MANIFEST = "chorus-assembled.json"
 TEMPERATURE_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# Whisper decodes 30 s windows, each led by the text before it, and now and then jumps over a whole
+# utterance that does not go on with that text. On 64 decodings of real read passages under other
+# pauses and noise floors (bench/transcription_wer.py --robustness) 9 lost 20 or more words at once
+# with VAD, 2 without. Such a segment spans far more time than its tokens need; its span is decoded
+# again a pause-delimited piece at a time, without the text before (then none lost an utterance).
+SKIP_MIN_SECONDS = 5.0
+SKIP_MAX_TOKENS_PER_SECOND = 1.5  # read speech runs 3-4 tokens a second; a skipping segment ~1
+PIECE_VAD = {"min_silence_duration_ms": 250, "speech_pad_ms": 100}
 
 _assemble_lock = threading.Lock()
 
@@ -228,6 +237,36 @@ def _language_code(language: str) -> str:
     return code
 
 
+def _looks_skipped(segment: Any) -> bool:
+    """A faster-whisper segment holding far fewer tokens than its span of time needs."""
+    seconds = float(segment.end - segment.start)
+    return seconds >= SKIP_MIN_SECONDS and len(segment.tokens) < SKIP_MAX_TOKENS_PER_SECOND * seconds
+
+
+def _segment(s: Any, index: int, offset: float) -> Segment:
+    """Ours from a faster-whisper segment decoded `offset` seconds into the audio (plain floats:
+    the JSON encoders take no numpy scalars)."""
+    words = None
+    if s.words is not None:
+        words = [
+            Word(w.word, float(w.start) + offset, float(w.end) + offset, float(w.probability))
+            for w in s.words
+        ]
+    return Segment(
+        id=index,
+        seek=int(s.seek + round(offset * 100)),
+        start=float(s.start) + offset,
+        end=float(s.end) + offset,
+        text=s.text,
+        tokens=list(s.tokens),
+        temperature=float(s.temperature or 0.0),
+        avg_logprob=float(s.avg_logprob),
+        compression_ratio=float(s.compression_ratio),
+        no_speech_prob=float(s.no_speech_prob),
+        words=words,
+    )
+
+
 class _DecodeOptions(TypedDict):
     """faster-whisper's transcribe() keywords that a request decides."""
 
@@ -318,8 +357,12 @@ class WhisperEngine:
         word_timestamps: bool = False,
         vad_filter: bool = True,
         beam_size: int = 5,
+        redecode_skips: bool = True,
     ) -> tuple[TranscriptInfo, Iterator[Segment]]:
-        """Start decoding; returns the info (language known) and a generator of segments as decoded."""
+        """Start decoding; returns the info (language known) and a generator of segments as decoded.
+
+        `redecode_skips=False` keeps Whisper's own segments where one looks like a skip (for
+        measuring what the repair is worth)."""
         opts = self._options(task, language, prompt, temperature)
         x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
         if len(x) == 0:
@@ -337,29 +380,48 @@ class WhisperEngine:
             duration=float(info.duration),
             task=task,
         )
+        # The pieces are decoded in the language the whole was found to be in.
+        piece_opts: dict[str, Any] = {**opts, "language": info.language, "beam_size": beam_size}
 
         def generate() -> Iterator[Segment]:
-            for i, s in enumerate(segments):
-                words = None
-                if s.words is not None:
-                    words = [
-                        Word(w.word, float(w.start), float(w.end), float(w.probability)) for w in s.words
-                    ]
-                yield Segment(
-                    id=i,
-                    seek=int(s.seek),
-                    start=float(s.start),
-                    end=float(s.end),
-                    text=s.text,
-                    tokens=list(s.tokens),
-                    temperature=float(s.temperature or 0.0),
-                    avg_logprob=float(s.avg_logprob),
-                    compression_ratio=float(s.compression_ratio),
-                    no_speech_prob=float(s.no_speech_prob),
-                    words=words,
-                )
+            count = 0
+            for s in segments:
+                pieces = None
+                if redecode_skips and _looks_skipped(s):
+                    pieces = self._decode_pieces(x, s, word_timestamps, piece_opts)
+                for decoded, offset in pieces or [(s, 0.0)]:
+                    yield _segment(decoded, count, offset)
+                    count += 1
 
         return tinfo, generate()
+
+    def _decode_pieces(
+        self, x: np.ndarray, skipping: Any, word_timestamps: bool, opts: dict[str, Any]
+    ) -> list[tuple[Any, float]] | None:
+        """The span of a segment that looks like a skip, decoded a pause-delimited piece at a time:
+        (segment, its piece's offset in seconds) for each, or None when that finds no more text."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        first = int(skipping.start * SAMPLE_RATE)
+        span = x[first : min(len(x), int(np.ceil(skipping.end * SAMPLE_RATE)) + 1)]
+        found: list[tuple[Any, float]] = []
+
+        def start_decoding(piece: np.ndarray) -> Any:
+            segments, _ = self._model.transcribe(
+                piece, word_timestamps=word_timestamps, vad_filter=False, **opts
+            )
+            return segments
+
+        for chunk in get_speech_timestamps(span, VadOptions(**PIECE_VAD)):
+            piece = span[chunk["start"] : chunk["end"]]
+            decoded = call_lowered(functools.partial(start_decoding, piece), self._nice)
+            offset = (first + chunk["start"]) / SAMPLE_RATE
+            found += [(s, offset) for s in decoded if s.text.strip()]
+        # Only more text replaces what the window gave: a pause-delimited piece has less context, so
+        # where nothing was skipped its words are no better.
+        if sum(len(s.tokens) for s, _ in found) < 1.5 * len(skipping.tokens) + 4:
+            return None
+        return found
 
     def transcribe(
         self,
@@ -372,6 +434,7 @@ class WhisperEngine:
         word_timestamps: bool = False,
         vad_filter: bool = True,
         beam_size: int = 5,
+        redecode_skips: bool = True,
     ) -> Transcript:
         """Whole audio (16 kHz mono float32) to a Transcript."""
         info, gen = self.stream(
@@ -383,6 +446,7 @@ class WhisperEngine:
             word_timestamps=word_timestamps,
             vad_filter=vad_filter,
             beam_size=beam_size,
+            redecode_skips=redecode_skips,
         )
         segments = list(gen)
         words = [w for s in segments for w in (s.words or [])]
