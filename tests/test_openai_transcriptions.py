@@ -266,12 +266,33 @@ def test_silence_is_not_charged(live: LiveApp, silence_wav_bytes: bytes) -> None
     assert job.status == "completed"
 
 
+@pytest.mark.slow
+def test_noise_without_speech_writes_nothing_and_is_not_charged(live: LiveApp) -> None:
+    """30 s of brown noise (a rumble): Whisper alone writes dots on it; where Silero VAD hears no
+    speech the server drops what Whisper wrote, so nothing is charged."""
+    from app.engines import registry
+
+    walk = np.cumsum(np.random.default_rng(5).standard_normal(30 * 16_000))
+    rumble = walk - np.convolve(walk, np.ones(400) / 400, "same")
+    upload = wav_bytes(0.05 * rumble / np.abs(rumble).max(), 16_000)
+    heard = decode_audio(upload, target_rate=16_000, max_seconds=600, max_sample_rate=192_000).samples
+    whisper = registry.get_stt("base", live.settings).transcribe(heard, language="en", vad_filter=False)
+    assert whisper.text.strip(), "Whisper no longer writes anything on this noise"
+
+    account = live.make_user(credits=1000)
+    result = live.sdk(account).audio.transcriptions.create(
+        model="whisper-1", file=audio_file(upload), language="en"
+    )
+    assert result.text == ""
+    assert live.balance(account) == (1000, 0)
+
+
 LIBRISPEECH = Path(__file__).parent / "librispeech"
 
 
 def _interposed_utterance() -> tuple[np.ndarray, tuple[float, float]]:
-    """Three LibriSpeech readers, 0.3 s apart, the second 6 dB quieter (further from the microphone),
-    under a -55 dBFS noise floor (16 kHz), and the span of the second in seconds. The first stops
+    """Three LibriSpeech readers, 0.5 s apart, the second 10 dB quieter (further from the microphone),
+    under a -50 dBFS noise floor (16 kHz), and the span of the second in seconds. The first stops
     mid-sentence ("...we have seen how quietly") and the third goes on with it ("he took a resolve
     after this..."), so Whisper's window decoding, led by the text before, jumps over the second
     ("Chapter seventeen. When Wendy grew up..."): it did for each of four noise seeds tried."""
@@ -285,9 +306,9 @@ def _interposed_utterance() -> tuple[np.ndarray, tuple[float, float]]:
             for n in names
         )
     ]
-    pause = np.zeros(int(0.3 * 16_000), dtype=np.float32)
-    audio = np.concatenate([parts[0], pause, 0.5 * parts[1], pause, parts[2]])
-    noise = 10 ** (-55 / 20) * np.random.default_rng(0).standard_normal(len(audio))
+    pause = np.zeros(int(0.5 * 16_000), dtype=np.float32)
+    audio = np.concatenate([parts[0], pause, 0.3 * parts[1], pause, parts[2]])
+    noise = 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(len(audio))
     second_starts = (len(parts[0]) + len(pause)) / 16_000
     return (audio + noise).astype(np.float32), (second_starts, second_starts + len(parts[1]) / 16_000)
 

@@ -17,10 +17,10 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from app.core.errors import InvalidInput, Unavailable
 from app.core.priority import call_lowered
 from app.engines.device import whisper_device
 from app.engines.languages import language_family
+
+if TYPE_CHECKING:
+    from faster_whisper.transcribe import Segment as DecodedSegment
 
 SAMPLE_RATE = 16_000
 BASE_DIR_NAME = "whisper-base"
@@ -237,13 +240,26 @@ def _language_code(language: str) -> str:
     return code
 
 
-def _looks_skipped(segment: Any) -> bool:
+def _speech_spans(x: np.ndarray, **vad: int) -> list[tuple[int, int]]:
+    """Where Silero VAD hears speech, in samples (faster-whisper's defaults, 0.4 s of padding,
+    unless `vad` says otherwise)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return [(c["start"], c["end"]) for c in get_speech_timestamps(x, VadOptions(**vad))]
+
+
+def _overlaps(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
+    """Whether the span from `start` to `end` (seconds) meets any of `spans` (samples)."""
+    return any(a < end * SAMPLE_RATE and start * SAMPLE_RATE < b for a, b in spans)
+
+
+def _looks_skipped(segment: DecodedSegment) -> bool:
     """A faster-whisper segment holding far fewer tokens than its span of time needs."""
     seconds = float(segment.end - segment.start)
     return seconds >= SKIP_MIN_SECONDS and len(segment.tokens) < SKIP_MAX_TOKENS_PER_SECOND * seconds
 
 
-def _segment(s: Any, index: int, offset: float) -> Segment:
+def _segment(s: DecodedSegment, index: int, offset: float) -> Segment:
     """Ours from a faster-whisper segment decoded `offset` seconds into the audio (plain floats:
     the JSON encoders take no numpy scalars)."""
     words = None
@@ -361,8 +377,12 @@ class WhisperEngine:
     ) -> tuple[TranscriptInfo, Iterator[Segment]]:
         """Start decoding; returns the info (language known) and a generator of segments as decoded.
 
-        `redecode_skips=False` keeps Whisper's own segments where one looks like a skip (for
-        measuring what the repair is worth)."""
+        The whole audio is decoded in 30 s windows, as Whisper was trained (cutting out silences
+        first, as faster-whisper's own `vad_filter` does, glues utterances together and made Whisper
+        jump over one more often: 9 of 64 noisy or paused real passages against 2). `vad_filter`
+        instead drops segments where Silero VAD hears no speech at all (Whisper writes text on
+        noise: ". . . ." on brown noise). `redecode_skips=False` keeps Whisper's own segments where
+        one looks like a skip (for measuring what the repair is worth)."""
         opts = self._options(task, language, prompt, temperature)
         x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
         if len(x) == 0:
@@ -370,10 +390,11 @@ class WhisperEngine:
         # Feature extraction and VAD run in the calling thread: on a lowered one, like the decoding.
         segments, info = call_lowered(
             lambda: self._model.transcribe(
-                x, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=vad_filter, **opts
+                x, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=False, **opts
             ),
             self._nice,
         )
+        speech = call_lowered(lambda: _speech_spans(x), self._nice) if vad_filter else None
         tinfo = TranscriptInfo(
             language=info.language,
             language_probability=float(info.language_probability),
@@ -381,14 +402,21 @@ class WhisperEngine:
             task=task,
         )
         # The pieces are decoded in the language the whole was found to be in.
-        piece_opts: dict[str, Any] = {**opts, "language": info.language, "beam_size": beam_size}
+        piece_opts = _DecodeOptions(
+            task=opts["task"],
+            language=info.language,
+            initial_prompt=opts["initial_prompt"],
+            temperature=opts["temperature"],
+        )
 
         def generate() -> Iterator[Segment]:
             count = 0
             for s in segments:
+                if speech is not None and not _overlaps(s.start, s.end, speech):
+                    continue
                 pieces = None
                 if redecode_skips and _looks_skipped(s):
-                    pieces = self._decode_pieces(x, s, word_timestamps, piece_opts)
+                    pieces = self._decode_pieces(x, s, word_timestamps, beam_size, piece_opts)
                 for decoded, offset in pieces or [(s, 0.0)]:
                     yield _segment(decoded, count, offset)
                     count += 1
@@ -396,26 +424,29 @@ class WhisperEngine:
         return tinfo, generate()
 
     def _decode_pieces(
-        self, x: np.ndarray, skipping: Any, word_timestamps: bool, opts: dict[str, Any]
-    ) -> list[tuple[Any, float]] | None:
+        self,
+        x: np.ndarray,
+        skipping: DecodedSegment,
+        word_timestamps: bool,
+        beam_size: int,
+        opts: _DecodeOptions,
+    ) -> list[tuple[DecodedSegment, float]] | None:
         """The span of a segment that looks like a skip, decoded a pause-delimited piece at a time:
         (segment, its piece's offset in seconds) for each, or None when that finds no more text."""
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
         first = int(skipping.start * SAMPLE_RATE)
         span = x[first : min(len(x), int(np.ceil(skipping.end * SAMPLE_RATE)) + 1)]
-        found: list[tuple[Any, float]] = []
+        found: list[tuple[DecodedSegment, float]] = []
 
-        def start_decoding(piece: np.ndarray) -> Any:
+        def start_decoding(piece: np.ndarray) -> Iterable[DecodedSegment]:
             segments, _ = self._model.transcribe(
-                piece, word_timestamps=word_timestamps, vad_filter=False, **opts
+                piece, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=False, **opts
             )
             return segments
 
-        for chunk in get_speech_timestamps(span, VadOptions(**PIECE_VAD)):
-            piece = span[chunk["start"] : chunk["end"]]
+        for piece_start, piece_end in _speech_spans(span, **PIECE_VAD):
+            piece = span[piece_start:piece_end]
             decoded = call_lowered(functools.partial(start_decoding, piece), self._nice)
-            offset = (first + chunk["start"]) / SAMPLE_RATE
+            offset = (first + piece_start) / SAMPLE_RATE
             found += [(s, offset) for s in decoded if s.text.strip()]
         # Only more text replaces what the window gave: a pause-delimited piece has less context, so
         # where nothing was skipped its words are no better.
