@@ -287,6 +287,27 @@ def test_noise_without_speech_writes_nothing_and_is_not_charged(live: LiveApp) -
     assert live.balance(account) == (1000, 0)
 
 
+@pytest.mark.slow
+def test_language_is_told_from_the_speech_not_a_silence_before_it(live: LiveApp) -> None:
+    """35 s of silence, then Spanish: Whisper tells the language from the first 30 s, which would be
+    the silence (it read this as English and translated it); the server asks it about the speech."""
+    from app.engines.base import synthesize
+    from app.engines.stt.whisper import resample_to_16k
+    from app.engines.tts.kokoro import KokoroSynthesizer, get_kokoro_engine
+
+    voice = KokoroSynthesizer("ef_dora", get_kokoro_engine(live.settings), (("ef_dora", 1.0),))
+    text = "Buenos días. Hoy vamos a hablar del tiempo en la ciudad y de los planes para el fin de semana."
+    spanish = resample_to_16k(synthesize(voice, text), voice.sample_rate)
+    upload = wav_bytes(np.concatenate([np.zeros(35 * 16_000, dtype=np.float32), spanish]), 16_000)
+    account = live.make_user(credits=1000)
+    result = live.sdk(account).audio.transcriptions.create(
+        model="whisper-1", file=audio_file(upload), response_format="verbose_json"
+    )
+    assert result.language == "spanish", result.text
+    assert {"buenos", "ciudad", "semana"} <= _words(result.text), result.text
+    assert result.segments and result.segments[0].start >= 34.0
+
+
 LIBRISPEECH = Path(__file__).parent / "librispeech"
 
 

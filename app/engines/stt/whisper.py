@@ -253,6 +253,23 @@ def _overlaps(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
     return any(a < end * SAMPLE_RATE and start * SAMPLE_RATE < b for a, b in spans)
 
 
+def _tighten(segment: Segment, spans: list[tuple[int, int]]) -> None:
+    """Start and end a segment where the speech in it does: a window's first segment starts at the
+    window (30.0 s for speech at 35 s after a silence), which a caption would show 5 s early.
+    Never past its own first or last word."""
+    heard = [
+        (a / SAMPLE_RATE, b / SAMPLE_RATE)
+        for a, b in spans
+        if _overlaps(segment.start, segment.end, [(a, b)])
+    ]
+    if not heard:
+        return
+    first_word = segment.words[0].start if segment.words else segment.end
+    last_word = segment.words[-1].end if segment.words else segment.start
+    segment.start = max(segment.start, min(heard[0][0], first_word))
+    segment.end = min(segment.end, max(heard[-1][1], last_word))
+
+
 def _looks_skipped(segment: DecodedSegment) -> bool:
     """A faster-whisper segment holding far fewer tokens than its span of time needs."""
     seconds = float(segment.end - segment.start)
@@ -388,16 +405,23 @@ class WhisperEngine:
         if len(x) == 0:
             raise InvalidInput("Audio is empty", param="file")
         # Feature extraction and VAD run in the calling thread: on a lowered one, like the decoding.
+        speech = call_lowered(lambda: _speech_spans(x), self._nice) if vad_filter else None
+        detected = None
+        if opts["language"] is None and speech and self.multilingual:
+            # Whisper tells the language from the first 30 s: the speech's, not a silence before it
+            # (35 s of silence before Spanish read as English, and was translated).
+            heard = np.concatenate([x[a:b] for a, b in speech])
+            detected = call_lowered(lambda: self._model.detect_language(heard), self._nice)
+            opts["language"] = detected[0]
         segments, info = call_lowered(
             lambda: self._model.transcribe(
                 x, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=False, **opts
             ),
             self._nice,
         )
-        speech = call_lowered(lambda: _speech_spans(x), self._nice) if vad_filter else None
         tinfo = TranscriptInfo(
             language=info.language,
-            language_probability=float(info.language_probability),
+            language_probability=float(detected[1] if detected else info.language_probability),
             duration=float(info.duration),
             task=task,
         )
@@ -418,7 +442,10 @@ class WhisperEngine:
                 if redecode_skips and _looks_skipped(s):
                     pieces = self._decode_pieces(x, s, word_timestamps, beam_size, piece_opts)
                 for decoded, offset in pieces or [(s, 0.0)]:
-                    yield _segment(decoded, count, offset)
+                    segment = _segment(decoded, count, offset)
+                    if speech is not None:
+                        _tighten(segment, speech)
+                    yield segment
                     count += 1
 
         return tinfo, generate()
