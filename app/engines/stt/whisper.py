@@ -248,6 +248,19 @@ def _speech_spans(x: np.ndarray, **vad: int) -> list[tuple[int, int]]:
     return [(c["start"], c["end"]) for c in get_speech_timestamps(x, VadOptions(**vad))]
 
 
+def _first_seconds(spans: list[tuple[int, int]], seconds: float) -> list[tuple[int, int]]:
+    """The first spans (samples) that together reach `seconds`: no copy of an hour of speech to
+    look at its first 30 s."""
+    taken: list[tuple[int, int]] = []
+    total = 0
+    for a, b in spans:
+        if total >= seconds * SAMPLE_RATE:
+            break
+        taken.append((a, b))
+        total += b - a
+    return taken
+
+
 def _overlaps(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
     """Whether the span from `start` to `end` (seconds) meets any of `spans` (samples)."""
     return any(a < end * SAMPLE_RATE and start * SAMPLE_RATE < b for a, b in spans)
@@ -410,8 +423,8 @@ class WhisperEngine:
         if opts["language"] is None and speech and self.multilingual:
             # Whisper tells the language from the first 30 s: the speech's, not a silence before it
             # (35 s of silence before Spanish read as English, and was translated).
-            heard = np.concatenate([x[a:b] for a, b in speech])
-            detected = call_lowered(lambda: self._model.detect_language(heard), self._nice)
+            first_speech = np.concatenate([x[a:b] for a, b in _first_seconds(speech, 30.0)])
+            detected = call_lowered(lambda: self._model.detect_language(first_speech), self._nice)
             opts["language"] = detected[0]
         segments, info = call_lowered(
             lambda: self._model.transcribe(
