@@ -93,6 +93,11 @@ def worker(
     # 0.76 spinning, 0.56 sleeping. Set before CTranslate2's OpenMP runtime loads; an operator's
     # own OMP_WAIT_POLICY wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # One Whisper thread per worker: capacity then grows with worker processes (one per core).
+    # On 2 cores (bench/load.py --mix transcribe, 4 s clips, transcriptions/s): one worker 0.55 with
+    # one thread, 0.74 with two; two workers 1.04 with one thread each, 0.89 with two. Read by the
+    # settings below, so an operator's CHORUS_STT_THREADS wins (a lone worker on its own host: 2).
+    os.environ.setdefault("CHORUS_STT_THREADS", "1")
     from redis import Redis
     from rq import SimpleWorker
     from rq.worker import DequeueStrategy

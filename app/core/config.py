@@ -80,7 +80,8 @@ class Settings(BaseSettings):
     # Threads per Piper synthesis (0: onnxruntime's default, all cores). 1 lets concurrent
     # requests scale across cores instead of contending inside each synthesis.
     tts_threads: int = 0
-    # Threads per Whisper decoding (0: two, the fastest single decoding on 2 cores). CTranslate2's
+    # Threads per Whisper decoding (0: two, the fastest single decoding on 2 cores; `chorus worker`
+    # makes it one unless set, so transcriptions scale with worker processes). CTranslate2's
     # OpenMP threads spin while they wait unless told not to (`chorus worker` does: see there).
     stt_threads: int = 0
     # Whisper model behind OpenAI's whisper-1 and other transcription model names: base | tiny.en.
