@@ -115,8 +115,8 @@ def real_passages(
 
 
 # --robustness: the real passages joined with other pauses and under a white noise floor (dBFS; a
-# quiet room is around -60 to -50), decoded the server's way and speaches' way, each with and
-# without the server's second pass over segments that look like a skip.
+# quiet room is around -60 to -50), decoded the server's way, speaches' way, and the server's way
+# without its second pass over segments that look like a skip; then 30 s clips without speech.
 ROBUST_PAUSES = (0.3, 0.6, 1.2, 4.0)
 ROBUST_NOISE_DBFS: tuple[float | None, ...] = (None, -55.0, -50.0, -45.0)
 ROBUST_DECODINGS = DECODINGS[:3]
