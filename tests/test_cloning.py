@@ -25,6 +25,7 @@ from app.audio import DecodedAudio, decode_audio
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import InvalidInput
+from app.engines.voices import VoiceContext
 from app.voices.models import Voice
 from tests.plugins.pitch import f0_ratio, median_f0
 from tests.plugins.services import AppHarness, make_settings
@@ -486,6 +487,42 @@ def test_a_real_person_is_cloned_closer_than_joe_under_both_judges(tmp_path: Pat
         heard = _transcribe(audio, language, voice.sample_rate)
         said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text.lower()).split()
         assert len(set(said) - set(heard)) <= 2, (language, heard)  # intelligible: two words missed at most
+
+
+@pytest.mark.slow
+def test_the_mel_band_mapping_brings_a_real_clone_nearer_under_both_judges(tmp_path: Path) -> None:
+    """A woman's 10 s upload: her clone as it is stored (WORLD, then his mel band statistics and
+    HiFi-GAN) against the same clone rendered by WORLD alone (the profile without the mapping,
+    as clones made before it speak). On the part of her recording it never saw, both judges
+    hear the mapped clone nearer her (measured 0.724 -> 0.801 / 0.723 -> 0.822; the bench's
+    19 speakers in docs/benchmarks.md)."""
+    from dataclasses import replace
+
+    from app.cloning.pipeline import build_voice
+    from app.engines import registry
+    from app.engines.voices import parse_artifact
+
+    upload, held = _person("F_125-121124-0000.flac")
+    result = build_voice(
+        [DecodedAudio(upload, RATE, len(upload) / RATE, "flac", 16_000)],
+        _test_settings(tmp_path),
+        lambda p: None,
+    )
+    mapped = parse_artifact(result.artifact)
+    profile = _profile(result)
+    assert len(profile.mel_scale) == 80 and len(profile.mel_offset) == 80
+    world_only = replace(mapped, profile=replace(profile, mel_scale=(), mel_offset=()))
+    context = VoiceContext("clone", Settings(), lambda key: b"")
+    voices = {"mapped": mapped.synthesizer(context), "world": world_only.synthesizer(context)}
+    spoken = {name: np.concatenate(list(v.stream(SPEAK))) for name, v in voices.items()}
+    rate = voices["mapped"].sample_rate
+    for judge in (registry.get_speaker_encoder(), registry.get_second_judge()):
+        ref = judge.embed(held, RATE)
+        sims = {name: _cos(judge.embed(audio, rate), ref) for name, audio in spoken.items()}
+        assert sims["mapped"] > sims["world"] + 0.05, (type(judge).__name__, sims)
+    heard = _transcribe(spoken["mapped"], "en", rate)
+    said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in SPEAK.lower()).split()
+    assert len(set(said) - set(heard)) <= 2, heard  # as intelligible as the other clones
 
 
 @pytest.mark.slow

@@ -63,9 +63,19 @@ def test_profile_round_trips_through_json() -> None:
         eq_freqs_hz=(100.0, 1000.0, 6000.0),
         eq_gains_db=(3.0, 0.0, -4.0),
         breathiness=0.2,
+        mel_scale=tuple(1.0 + 0.01 * i for i in range(80)),
+        mel_offset=tuple(-0.5 + 0.01 * i for i in range(80)),
     )
     back = TimbreProfile.from_dict(json.loads(json.dumps(p.to_dict())))
     assert back == p
+    # A clone stored before the mel band mapping has none, and is rendered by WORLD alone.
+    old = TimbreProfile.from_dict({k: v for k, v in p.to_dict().items() if not k.startswith("mel_")})
+    assert old.mel_scale == () and not old.is_identity
+    assert not TimbreProfile(mel_scale=(1.0,) * 80, mel_offset=(0.0,) * 80).is_identity
+    with pytest.raises(ValueError):
+        TimbreProfile(mel_scale=(1.0,) * 80, mel_offset=(0.0,) * 79)
+    with pytest.raises(ValueError):
+        TimbreProfile(mel_scale=(1.0,) * 40, mel_offset=(0.0,) * 40)
     assert TimbreProfile.from_dict({"formant_alpha": 1.1, "future_field": 7}).formant_alpha == 1.1
     with pytest.raises(ValueError):
         TimbreProfile.from_dict({"version": 99})

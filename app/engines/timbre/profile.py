@@ -13,17 +13,21 @@ speaker from its samples and store it as the voice artifact. It holds:
 - EQ: a long-term spectral envelope correction given as (Hz, dB) points, interpolated on
   any FFT grid, so it does not depend on sample rate.
 - breathiness: raises aperiodicity above ~1 kHz (0 = none, 1 = very breathy).
+- mel band mapping (clones): after WORLD, each of the 80 log-mel bands of the speech is scaled
+  and offset (`mel_scale`, `mel_offset`) to the person's mean and spread, and HiFi-GAN renders
+  it (`app.engines.timbre.vocoder`). Empty for built-in voices and clones made before it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 PROFILE_VERSION = 1
+MEL_BANDS = 80  # app.engines.timbre.vocoder.N_MELS
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class TimbreProfile:
     eq_freqs_hz: tuple[float, ...] = field(default_factory=tuple)
     eq_gains_db: tuple[float, ...] = field(default_factory=tuple)
     breathiness: float = 0.0
+    mel_scale: tuple[float, ...] = field(default_factory=tuple)
+    mel_offset: tuple[float, ...] = field(default_factory=tuple)
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
@@ -59,6 +65,12 @@ class TimbreProfile:
             raise ValueError("breathiness must be within 0..1")
         if self.f0_range_scale <= 0:
             raise ValueError("f0_range_scale must be positive")
+        if len(self.mel_scale) != len(self.mel_offset) or len(self.mel_scale) not in (0, MEL_BANDS):
+            raise ValueError(f"mel_scale and mel_offset must both hold {MEL_BANDS} numbers, or none")
+        if not all(0.0 < v <= 10.0 for v in self.mel_scale) or not all(
+            abs(v) <= 50.0 for v in self.mel_offset
+        ):
+            raise ValueError("mel_scale must be within 0..10 and mel_offset within -50..50")
         for name in ("f0_source_mean_hz", "f0_target_mean_hz", "f0_source_std", "f0_target_std"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -74,6 +86,7 @@ class TimbreProfile:
             and not self.warps
             and not any(self.eq_gains_db)
             and self.breathiness == 0.0
+            and not self.mel_scale
         )
 
     @property
@@ -87,9 +100,7 @@ class TimbreProfile:
         """The same profile with an extra pitch shift (the request's `pitch`)."""
         if semitones == 0.0:
             return self
-        d = asdict(self)
-        d["f0_shift_semitones"] = self.f0_shift_semitones + semitones
-        return TimbreProfile(**{**d, "eq_freqs_hz": self.eq_freqs_hz, "eq_gains_db": self.eq_gains_db})
+        return replace(self, f0_shift_semitones=self.f0_shift_semitones + semitones)
 
     def map_f0(self, f0: np.ndarray) -> np.ndarray:
         """Map an F0 track (Hz, 0 = unvoiced) to the target voice."""
@@ -121,6 +132,8 @@ class TimbreProfile:
         d = asdict(self)
         d["eq_freqs_hz"] = list(self.eq_freqs_hz)
         d["eq_gains_db"] = list(self.eq_gains_db)
+        d["mel_scale"] = list(self.mel_scale)
+        d["mel_offset"] = list(self.mel_offset)
         return d
 
     @classmethod
@@ -168,6 +181,8 @@ class TimbreProfile:
             eq_freqs_hz=points("eq_freqs_hz"),
             eq_gains_db=points("eq_gains_db"),
             breathiness=number("breathiness", default.breathiness),
+            mel_scale=points("mel_scale"),
+            mel_offset=points("mel_offset"),
             version=version,
         )
 

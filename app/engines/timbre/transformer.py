@@ -45,6 +45,15 @@ def apply_profile(feats: world.WorldFeatures, profile: TimbreProfile) -> world.W
     return world.WorldFeatures(f0=f0, sp=sp, ap=ap, sample_rate=feats.sample_rate, n_samples=feats.n_samples)
 
 
+def _render(y: np.ndarray, sample_rate: int, profile: TimbreProfile) -> np.ndarray:
+    """WORLD's output, through the clone's mel band mapping and HiFi-GAN when it has one."""
+    if not profile.mel_scale:
+        return y
+    from app.engines.timbre.vocoder import render
+
+    return render(y, sample_rate, profile.mel_scale, profile.mel_offset)
+
+
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
@@ -66,7 +75,7 @@ def convert(
     feats = apply_profile(feats, profile)
     if rate != 1.0:
         feats = world.stretch_time(feats, rate)
-    y = world.synthesize(feats)
+    y = _render(world.synthesize(feats), sample_rate, profile)
     out_rms = _rms(y)
     if out_rms > 1e-9:
         y = y * (_rms(x) / out_rms)
@@ -111,7 +120,9 @@ class TimbreTransformer:
         if len(seg) < self.sample_rate * 0.03 or not np.any(seg):
             return np.zeros(len(seg))
         feats = world.analyze(seg, self.sample_rate, f0_floor=self.f0_floor, f0_ceil=self.f0_ceil)
-        y = world.synthesize(apply_profile(feats, self.profile), len(seg))
+        y = _render(
+            world.synthesize(apply_profile(feats, self.profile), len(seg)), self.sample_rate, self.profile
+        )
         out_rms = _rms(y)
         return y * (_rms(seg) / out_rms) if out_rms > 1e-9 else y
 
