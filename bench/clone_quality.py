@@ -17,6 +17,8 @@ Columns (real speakers):
   self      the speaker's own upload against the held-out clip (the ceiling on these short clips)
   WER       Whisper base word error rate of the clone's speech
   job       clone job wall time (the first clone of the process also embeds the voice bank)
+The clone's speech is WORLD's conversion rendered by HiFi-GAN from a mel spectrogram moved band by band
+to the person's (app.engines.timbre.vocoder); `--vocoder-ceiling` shows what each vocoder alone costs.
 `--samples-curve N`: for N speakers, the upload cut in three; clones from 1, 2 and 3 of the parts.
 `--languages es,fr`: each clone also reads the bank's three round-trip passages per language, judged as the
 bank's voices are (bench/kokoro_bank.py: Whisper WER, CER for ja/zh/hi, goal 15%; for ja/zh also the
@@ -24,6 +26,7 @@ error by reading, kana or pinyin, which does not count a homophone Whisper chose
 
 Usage: .venv/bin/python bench/clone_quality.py [--speakers 8] [--samples-curve 6] [--languages es,fr]
        .venv/bin/python bench/clone_quality.py --job-time   (the 30 s upload's job time only, ~1.5 min)
+       .venv/bin/python bench/clone_quality.py --vocoder-ceiling   (what WORLD / HiFi-GAN alone cost, ~2 min)
 """
 
 from __future__ import annotations
@@ -268,6 +271,39 @@ def real_table(args: argparse.Namespace) -> None:
             print(f"{'mean':20} {shown}   (Resemblyzer/d-vector, {len(curve)} speakers)")
 
 
+def vocoder_ceiling(args: argparse.Namespace) -> None:
+    """What a vocoder alone costs a person: their upload as it is, through WORLD analysis and
+    resynthesis unchanged, and through HiFi-GAN from its own mel spectrogram (no mapping),
+    each against the held-out clip. No clone made by a vocoder can pass that vocoder's line."""
+    from app.cloning.pipeline import split_held_out
+    from app.engines import registry
+    from app.engines.speaker import cosine
+    from app.engines.timbre import vocoder, world
+
+    encoder, judge = registry.get_speaker_encoder(), registry.get_second_judge()
+    identity = ((1.0,) * vocoder.N_MELS, (0.0,) * vocoder.N_MELS)
+    print(f"{'speaker':20} {'as it is':>11} {'WORLD':>11} {'HiFi-GAN':>11}   (Resemblyzer/d-vector)")
+    rows = []
+    for name, audio in real_speakers(Path(args.data))[: args.speakers or None]:
+        rate = audio.sample_rate
+        upload, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), rate)
+        refs = (encoder.embed(held, rate), judge.embed(held, rate))
+        versions = (
+            upload,
+            world.synthesize(world.analyze(upload.astype(np.float64), rate)).astype(np.float32),
+            vocoder.render(upload, rate, *identity).astype(np.float32),
+        )
+        row = [
+            cosine(e.embed(x, rate), ref)
+            for x in versions
+            for e, ref in zip((encoder, judge), refs, strict=True)
+        ]
+        rows.append(row)
+        print(f"{name:20} " + " ".join(f"{row[i]:.3f}/{row[i + 1]:.3f}" for i in range(0, 6, 2)), flush=True)
+    mean = np.mean(np.asarray(rows), axis=0)
+    print(f"{'mean':20} " + " ".join(f"{mean[i]:.3f}/{mean[i + 1]:.3f}" for i in range(0, 6, 2)))
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     parser = argparse.ArgumentParser(
@@ -281,7 +317,13 @@ def main() -> None:
     parser.add_argument(
         "--job-time", action="store_true", help="only the 30 s upload's job time (one warm-up clone first)"
     )
+    parser.add_argument(
+        "--vocoder-ceiling", action="store_true", help="the uploads through WORLD and HiFi-GAN unchanged"
+    )
     args = parser.parse_args()
+    if args.vocoder_ceiling:
+        vocoder_ceiling(args)
+        return
     if args.job_time:
         from app.cloning.pipeline import build_voice
 
