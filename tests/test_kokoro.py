@@ -438,6 +438,33 @@ def test_the_first_sentence_is_cut_at_its_first_clause_so_audio_starts_sooner() 
 # --- clones on the bank --------------------------------------------------------------------------
 
 
+def test_an_operator_can_render_clones_by_world_alone() -> None:
+    """A clone with a mel band mapping speaks through HiFi-GAN by default; with
+    CHORUS_CLONE_VOCODER=world it speaks exactly as the same clone without the mapping (as
+    clones made before it do), for hosts where clone speech must stream faster."""
+    from app.core.config import Settings
+    from app.engines.timbre.profile import TimbreProfile
+    from app.engines.tts.kokoro import KokoroCloneArtifact
+    from app.engines.voices import VoiceContext
+
+    mapping = {"mel_scale": (1.1,) * 80, "mel_offset": (0.2,) * 80}
+    mapped = KokoroCloneArtifact(
+        voices=(("af_heart", 1.0),), profile=TimbreProfile(formant_alpha=1.05, **mapping)
+    )
+    world = KokoroCloneArtifact(voices=mapped.voices, profile=TimbreProfile(formant_alpha=1.05))
+    text = "Every morning I walk to the corner shop."
+
+    def said(artifact: KokoroCloneArtifact, settings: Settings) -> np.ndarray:
+        return np.concatenate(
+            list(artifact.synthesizer(VoiceContext("Anna", settings, lambda key: b"")).stream(text))
+        )
+
+    reference = said(world, Settings())
+    assert np.array_equal(said(mapped, Settings(clone_vocoder="world")), reference)
+    rendered = said(mapped, Settings())
+    assert len(rendered) == len(reference) and not np.allclose(rendered, reference, atol=1e-3)
+
+
 def test_a_bank_clone_reads_every_bank_language_in_its_own_timbre() -> None:
     """A clone artifact (a blend plus a timbre profile) round-trips, reads Japanese with the
     Japanese front end although its voices are English, and its profile really moves its pitch."""

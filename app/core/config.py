@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Whisper model behind OpenAI's whisper-1 and other transcription model names: base | tiny.en.
     transcription_model: Literal["base", "tiny.en"] = "base"
     clone_engine: Literal["timbre", "xtts"] = "timbre"
+    # How a CPU clone's speech is rendered after WORLD: hifigan (its mel band mapping and HiFi-GAN:
+    # nearer the person, 0.701 -> 0.747 on 19 real speakers, but RTF ~0.64 -> ~1.2 on 2 cores) or
+    # world (WORLD alone, as clones spoke before: for hosts where clone speech must stream faster).
+    clone_vocoder: Literal["hifigan", "world"] = "hifigan"
     xtts_model_dir: Path | None = None
     # Kokoro's 54 voice packs (default: <venv>/share/chorus/kokoro/voices, where `make install` and
     # the Dockerfiles put them) and its threads per synthesis (0: two, the measured best on 2 cores).

@@ -102,6 +102,11 @@ class TimbreProfile:
             return self
         return replace(self, f0_shift_semitones=self.f0_shift_semitones + semitones)
 
+    def for_vocoder(self, vocoder: str) -> TimbreProfile:
+        """The profile as the operator's CHORUS_CLONE_VOCODER renders it: "world" drops the mel
+        band mapping (WORLD alone), "hifigan" keeps it."""
+        return self if vocoder == "hifigan" else replace(self, mel_scale=(), mel_offset=())
+
     def map_f0(self, f0: np.ndarray) -> np.ndarray:
         """Map an F0 track (Hz, 0 = unvoiced) to the target voice."""
         voiced = f0 > 0

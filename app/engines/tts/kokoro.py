@@ -552,7 +552,8 @@ class KokoroCloneArtifact(VoiceArtifact):
 
     def synthesizer(self, context: VoiceContext) -> Synthesizer:
         engine = get_kokoro_engine(context.settings)
-        return KokoroSynthesizer(context.name, engine, self.voices, profile=self.profile, multilingual=True)
+        profile = self.profile.for_vocoder(context.settings.clone_vocoder) if self.profile else None
+        return KokoroSynthesizer(context.name, engine, self.voices, profile=profile, multilingual=True)
 
     def languages(self, settings: Settings) -> frozenset[str] | None:
         return BANK_LANGUAGES

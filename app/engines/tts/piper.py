@@ -403,7 +403,8 @@ class TimbreArtifact(VoiceArtifact):
 
     def synthesizer(self, context: VoiceContext) -> Synthesizer:
         engine = get_piper_engine(self.base_voice, context.settings)
-        return PiperSynthesizer(context.name, engine, self.profile)
+        profile = self.profile.for_vocoder(context.settings.clone_vocoder) if self.profile else None
+        return PiperSynthesizer(context.name, engine, profile)
 
     def languages(self, settings: Settings) -> frozenset[str] | None:
         base = catalogue.find_builtin(self.base_voice, settings.resolved_models_dir)
