@@ -488,7 +488,9 @@ def build_voice(
         # it is, and through the profile sentence by sentence (as the speaking path converts it,
         # here two sentences at once), by both judges.
         base_sentences = test_reading.result()
-        converted = list(background.map(lambda x: convert(x, rate, profile), base_sentences))
+        # Scored as it will speak: the mapping is stored either way, rendered as the operator chose.
+        spoken = profile.for_vocoder(settings.clone_vocoder)
+        converted = list(background.map(lambda x: convert(x, rate, spoken), base_sentences))
     base_test, clone_test = np.concatenate(base_sentences), np.concatenate(converted)
     held_dvec = judge.embed(held_audio, work_rate)
     base_sim = cosine(encoder.embed(base_test, rate), held_emb)
