@@ -324,6 +324,8 @@ def test_list_models(clean_registry: Any, tmp_path: Path) -> None:
     assert {"joe", "base", "tiny.en", "resemblyzer", "de_de-testvoice-medium"} <= set(models)
     assert models["base"].size_bytes > 100_000_000 and models["base"].available
     assert models["tiny.en"].role == "stt" and models["resemblyzer"].role == "speaker"
+    vocoder = models["hifigan-universal"]  # what clones are rendered by: installed, not loaded at start
+    assert vocoder.role == "vocoder" and vocoder.available and vocoder.size_bytes > 50_000_000
     assert not any(m.loaded for m in models.values())
 
 

