@@ -281,7 +281,7 @@ def vocoder_ceiling(args: argparse.Namespace) -> None:
     from app.engines.timbre import vocoder, world
 
     encoder, judge = registry.get_speaker_encoder(), registry.get_second_judge()
-    identity = ((1.0,) * vocoder.N_MELS, (0.0,) * vocoder.N_MELS)
+    identity = vocoder.MelMapping((1.0,) * vocoder.N_MELS, (0.0,) * vocoder.N_MELS)
     print(f"{'speaker':20} {'as it is':>11} {'WORLD':>11} {'HiFi-GAN':>11}   (Resemblyzer/d-vector)")
     rows = []
     for name, audio in real_speakers(Path(args.data))[: args.speakers or None]:
@@ -291,7 +291,7 @@ def vocoder_ceiling(args: argparse.Namespace) -> None:
         versions = (
             upload,
             world.synthesize(world.analyze(upload.astype(np.float64), rate)).astype(np.float32),
-            vocoder.render(upload, rate, *identity).astype(np.float32),
+            vocoder.render(upload, rate, identity).astype(np.float32),
         )
         row = [
             cosine(e.embed(x, rate), ref)

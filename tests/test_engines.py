@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def test_profile_round_trips_through_json() -> None:
         breathiness=0.2,
         mel_scale=tuple(1.0 + 0.01 * i for i in range(80)),
         mel_offset=tuple(-0.5 + 0.01 * i for i in range(80)),
+        mel_mix=tuple(float(np.eye(20)[i // 20, i % 20]) + 0.001 * i for i in range(400)),
+        mel_mix_centre=tuple(-40.0 + i for i in range(20)),
     )
     back = TimbreProfile.from_dict(json.loads(json.dumps(p.to_dict())))
     assert back == p
@@ -76,6 +79,22 @@ def test_profile_round_trips_through_json() -> None:
         TimbreProfile(mel_scale=(1.0,) * 80, mel_offset=(0.0,) * 79)
     with pytest.raises(ValueError):
         TimbreProfile(mel_scale=(1.0,) * 40, mel_offset=(0.0,) * 40)
+    # A clone stored with the band mapping but before the mix keeps speaking as it did.
+    bands_only = TimbreProfile.from_dict(
+        {k: v for k, v in p.to_dict().items() if not k.startswith("mel_mix")}
+    )
+    assert bands_only.mel_scale == p.mel_scale and bands_only.mel_mix == ()
+    mapping = bands_only.mel_mapping
+    assert mapping is not None and mapping.mix == () and p.mel_mapping is not None and p.mel_mapping.mix
+    for wrong in (
+        {"mel_mix": (1.0,) * 399, "mel_mix_centre": (0.0,) * 20},
+        {"mel_mix": (1.0,) * 400, "mel_mix_centre": ()},
+        {"mel_mix": (1.0,) * 400, "mel_mix_centre": (0.0,) * 20, "mel_scale": (), "mel_offset": ()},
+        {"mel_mix": (50.0,) * 400, "mel_mix_centre": (0.0,) * 20},
+    ):
+        with pytest.raises(ValueError):
+            replace(p, **wrong)
+    assert p.for_vocoder("world").mel_mapping is None
     assert TimbreProfile.from_dict({"formant_alpha": 1.1, "future_field": 7}).formant_alpha == 1.1
     with pytest.raises(ValueError):
         TimbreProfile.from_dict({"version": 99})

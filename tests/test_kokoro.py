@@ -447,7 +447,13 @@ def test_an_operator_can_render_clones_by_world_alone() -> None:
     from app.engines.tts.kokoro import KokoroCloneArtifact
     from app.engines.voices import VoiceContext
 
-    mapping = {"mel_scale": (1.1,) * 80, "mel_offset": (0.2,) * 80}
+    mix = tuple(0.9 if i % 21 == 0 else 0.0 for i in range(400))  # 0.9 times the 20x20 identity
+    mapping = {
+        "mel_scale": (1.1,) * 80,
+        "mel_offset": (0.2,) * 80,
+        "mel_mix": mix,
+        "mel_mix_centre": (-40.0,) * 20,
+    }
     mapped = KokoroCloneArtifact(
         voices=(("af_heart", 1.0),), profile=TimbreProfile(formant_alpha=1.05, **mapping)
     )

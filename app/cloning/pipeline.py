@@ -15,8 +15,9 @@ Stages (progress in brackets):
    profiles (formant warps, EQ strength and detail, breathiness) are applied to it and
    scored by speaker-encoder cosine to the calibration audio. The best one wins.
 6b. mel mapping [88]: each log-mel band of the tuned clone's calibration reading is moved to
-   the speaker's mean and spread; the clone's speech is then rendered by HiFi-GAN from that
-   mel spectrogram (app.engines.timbre.vocoder).
+   the speaker's mean and spread, then its first cepstral coefficients are mixed to the
+   speaker's covariance; the clone's speech is then rendered by HiFi-GAN from that mel
+   spectrogram (app.engines.timbre.vocoder).
 7. score [92]: a different text, spoken through the real speaking path with the profile,
    against the held-out audio -> `quality_similarity`; the base voice's score is kept too.
 """
@@ -330,18 +331,23 @@ def _with_mel_mapping(
     profile: TimbreProfile, tuner: _Tuner, speaker_calib: np.ndarray, band_rate: int
 ) -> TimbreProfile:
     """The profile with the mel band mapping that moves the tuned clone's calibration reading
-    to the speaker's calibration part, band by band (mean and spread of each log-mel band).
-    Measured on 14 LibriSpeech speakers, held-out clip: WORLD alone 0.716 / 0.688, with the
-    mapping 0.761 / 0.728 (Resemblyzer / d-vector; docs/benchmarks.md)."""
+    to the speaker's calibration part: band by band (mean and spread of each log-mel band), then
+    the bands together (covariance of the first cepstral coefficients). Measured on LibriSpeech
+    speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band 0.761 / 0.728 (14); band by
+    band 0.754 / 0.715, with the mix 0.766 / 0.751 (19; Resemblyzer / d-vector; docs/benchmarks.md)."""
     from app.engines.timbre import vocoder, world
     from app.engines.timbre.transformer import apply_profile
 
     clone_calib = world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
     limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
-    scale, offset = vocoder.band_mapping(
-        vocoder.mel_stats(clone_calib, tuner.rate), vocoder.mel_stats(speaker_calib, tuner.rate), limit
+    mapping = vocoder.learn_mapping(clone_calib, speaker_calib, tuner.rate, limit)
+    return replace(
+        profile,
+        mel_scale=mapping.scale,
+        mel_offset=mapping.offset,
+        mel_mix=mapping.mix,
+        mel_mix_centre=mapping.centre,
     )
-    return replace(profile, mel_scale=scale, mel_offset=offset)
 
 
 # --------------------------------------------------------------------------- the job

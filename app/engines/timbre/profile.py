@@ -15,7 +15,10 @@ speaker from its samples and store it as the voice artifact. It holds:
 - breathiness: raises aperiodicity above ~1 kHz (0 = none, 1 = very breathy).
 - mel band mapping (clones): after WORLD, each of the 80 log-mel bands of the speech is scaled
   and offset (`mel_scale`, `mel_offset`) to the person's mean and spread, and HiFi-GAN renders
-  it (`app.engines.timbre.vocoder`). Empty for built-in voices and clones made before it.
+  it (`app.engines.timbre.vocoder`); then the first 20 cepstral coefficients of each frame are
+  mixed (`mel_mix`, a 20x20 matrix, around `mel_mix_centre`) so the bands move together as the
+  person's do. Empty for built-in voices and clones made before them (the mix also for
+  narrowband uploads).
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from app.engines.timbre.vocoder import MelMapping
+
 PROFILE_VERSION = 1
 MEL_BANDS = 80  # app.engines.timbre.vocoder.N_MELS
+MIX_COEFFS = 20  # app.engines.timbre.vocoder.MIX_COEFFS
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class TimbreProfile:
     breathiness: float = 0.0
     mel_scale: tuple[float, ...] = field(default_factory=tuple)
     mel_offset: tuple[float, ...] = field(default_factory=tuple)
+    mel_mix: tuple[float, ...] = field(default_factory=tuple)
+    mel_mix_centre: tuple[float, ...] = field(default_factory=tuple)
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
@@ -71,6 +81,16 @@ class TimbreProfile:
             abs(v) <= 50.0 for v in self.mel_offset
         ):
             raise ValueError("mel_scale must be within 0..10 and mel_offset within -50..50")
+        if (len(self.mel_mix), len(self.mel_mix_centre)) not in ((0, 0), (MIX_COEFFS**2, MIX_COEFFS)):
+            raise ValueError(
+                f"mel_mix must hold {MIX_COEFFS**2} numbers and mel_mix_centre {MIX_COEFFS}, or both none"
+            )
+        if self.mel_mix and not self.mel_scale:
+            raise ValueError("mel_mix needs mel_scale and mel_offset")
+        if not all(abs(v) <= 10.0 for v in self.mel_mix) or not all(
+            abs(v) <= 1000.0 for v in self.mel_mix_centre
+        ):
+            raise ValueError("mel_mix must be within -10..10 and mel_mix_centre within -1000..1000")
         for name in ("f0_source_mean_hz", "f0_target_mean_hz", "f0_source_std", "f0_target_std"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -105,7 +125,18 @@ class TimbreProfile:
     def for_vocoder(self, vocoder: str) -> TimbreProfile:
         """The profile as the operator's CHORUS_CLONE_VOCODER renders it: "world" drops the mel
         band mapping (WORLD alone), "hifigan" keeps it."""
-        return self if vocoder == "hifigan" else replace(self, mel_scale=(), mel_offset=())
+        if vocoder == "hifigan":
+            return self
+        return replace(self, mel_scale=(), mel_offset=(), mel_mix=(), mel_mix_centre=())
+
+    @property
+    def mel_mapping(self) -> MelMapping | None:
+        """The clone's mel mapping for the vocoder, or None (rendered by WORLD alone)."""
+        if not self.mel_scale:
+            return None
+        from app.engines.timbre.vocoder import MelMapping
+
+        return MelMapping(self.mel_scale, self.mel_offset, self.mel_mix, self.mel_mix_centre)
 
     def map_f0(self, f0: np.ndarray) -> np.ndarray:
         """Map an F0 track (Hz, 0 = unvoiced) to the target voice."""
@@ -139,6 +170,8 @@ class TimbreProfile:
         d["eq_gains_db"] = list(self.eq_gains_db)
         d["mel_scale"] = list(self.mel_scale)
         d["mel_offset"] = list(self.mel_offset)
+        d["mel_mix"] = list(self.mel_mix)
+        d["mel_mix_centre"] = list(self.mel_mix_centre)
         return d
 
     @classmethod
@@ -188,6 +221,8 @@ class TimbreProfile:
             breathiness=number("breathiness", default.breathiness),
             mel_scale=points("mel_scale"),
             mel_offset=points("mel_offset"),
+            mel_mix=points("mel_mix"),
+            mel_mix_centre=points("mel_mix_centre"),
             version=version,
         )
 

@@ -47,11 +47,12 @@ def apply_profile(feats: world.WorldFeatures, profile: TimbreProfile) -> world.W
 
 def _render(y: np.ndarray, sample_rate: int, profile: TimbreProfile) -> np.ndarray:
     """WORLD's output, through the clone's mel band mapping and HiFi-GAN when it has one."""
-    if not profile.mel_scale:
+    mapping = profile.mel_mapping
+    if mapping is None:
         return y
     from app.engines.timbre.vocoder import render
 
-    return render(y, sample_rate, profile.mel_scale, profile.mel_offset)
+    return render(y, sample_rate, mapping)
 
 
 def _rms(x: np.ndarray) -> float:
