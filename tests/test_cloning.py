@@ -522,6 +522,9 @@ def test_the_mel_mix_moves_how_the_bands_vary_together_to_the_persons() -> None:
     assert np.abs(means["mix"] - means["bands"]).max() < 0.05
     # A narrowband target (8 kHz telephone speech has nothing above 4 kHz) gets the bands only.
     assert vocoder.learn_mapping(a, b, RATE, band_limit_hz=4000.0).mix == ()
+    # Half a second of speech is too little to estimate a covariance from: the bands only.
+    short = vocoder.learn_mapping(a[: RATE // 2], b, RATE)
+    assert short.mix == () and len(short.scale) == vocoder.N_MELS
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ Stages (progress in brackets):
    profiles (formant warps, EQ strength and detail, breathiness) are applied to it and
    scored by speaker-encoder cosine to the calibration audio. The best one wins.
 6b. mel mapping [88]: each log-mel band of the tuned clone's calibration reading is moved to
-   the speaker's mean and spread, then its first cepstral coefficients are mixed to the
-   speaker's covariance; the clone's speech is then rendered by HiFi-GAN from that mel
+   the speaker's mean and spread, then its first cepstral coefficients are mixed half way to
+   the speaker's covariance; the clone's speech is then rendered by HiFi-GAN from that mel
    spectrogram (app.engines.timbre.vocoder).
 7. score [92]: a different text, spoken through the real speaking path with the profile,
    against the held-out audio -> `quality_similarity`; the base voice's score is kept too.
@@ -334,7 +334,8 @@ def _with_mel_mapping(
     to the speaker's calibration part: band by band (mean and spread of each log-mel band), then
     the bands together (covariance of the first cepstral coefficients). Measured on LibriSpeech
     speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band 0.761 / 0.728 (14); band by
-    band 0.754 / 0.715, with the mix 0.766 / 0.751 (19; Resemblyzer / d-vector; docs/benchmarks.md)."""
+    band 0.754 / 0.715, with the mix half way 0.765 / 0.740 (19; Resemblyzer / d-vector;
+    docs/benchmarks.md)."""
     from app.engines.timbre import vocoder, world
     from app.engines.timbre.transformer import apply_profile
 

@@ -57,6 +57,7 @@ MIX_SHRINK = 0.1
 # transform gave 0.766 / 0.751 but cost four of them 0.013-0.069 on Resemblyzer against the band
 # mapping alone (0.754 / 0.715); half way 0.765 / 0.740, the worst loss 0.028.
 MIX_STRENGTH = 0.5
+MIX_MIN_FRAMES = 4 * MIX_COEFFS  # ~0.9 s of speech frames on each side, or no mix
 
 Mel = NDArray[np.float32]  # (N_MELS, frames), natural-log magnitude
 
@@ -220,15 +221,17 @@ def learn_mapping(
 ) -> MelMapping:
     """The mapping moving `source` speech (a clone's WORLD output) to `target` (the person's).
     A narrowband target (`band_limit_hz` below FMAX) gets the band mapping only: the mix would
-    move the empty bands above its limit too."""
+    move the empty bands above its limit too; so does speech too short to estimate a covariance."""
     src, tgt = speech_frames(source, sample_rate), speech_frames(target, sample_rate)
     scale, offset = band_mapping(
         (src.mean(axis=1), src.std(axis=1)), (tgt.mean(axis=1), tgt.std(axis=1)), band_limit_hz
     )
     mapping = MelMapping(scale, offset)
-    if band_limit_hz is not None:
+    if band_limit_hz is not None or min(src.shape[1], tgt.shape[1]) < MIX_MIN_FRAMES:
         return mapping
     mix, centre = cepstral_mix(src, tgt, mapping)
+    if not np.isfinite(mix).all() or not np.isfinite(centre).all():
+        return mapping
     return MelMapping(scale, offset, mix, centre)
 
 
