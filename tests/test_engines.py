@@ -322,7 +322,9 @@ def test_preload_list_loads_and_pins(clean_registry: Any, tmp_path: Path) -> Non
 
     s = _settings(tmp_path).model_copy(update={"preload_models": ["joe", "no-such-model"]})
     registry.warm_up(s)  # an unknown name only logs
-    assert set(registry.loaded_models()) == {"piper:joe"}
+    # What warm_up pinned, not all that is loaded: a job an earlier test left running on an
+    # in-process worker (its pool shuts down without waiting) may load models meanwhile.
+    assert cache.pinned() == {"piper:joe"} and "piper:joe" in registry.loaded_models()
     assert cache.unload_idle(1, now=time.monotonic() + 3600) == []
 
 

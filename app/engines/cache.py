@@ -74,6 +74,11 @@ def pin(name: str) -> None:
     _pinned.add(name)
 
 
+def pinned() -> frozenset[str]:
+    """The models kept loaded whatever their idle time."""
+    return frozenset(_pinned)
+
+
 def loaded_models() -> dict[str, float]:
     """Each loaded model and the seconds since it was last used."""
     now = time.monotonic()

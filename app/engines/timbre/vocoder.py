@@ -24,6 +24,7 @@ load), so only its `models.py` is loaded, by path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import io
@@ -101,6 +102,7 @@ def _load() -> _Generator:
     return load_once("hifigan-universal", _build)
 
 
+@functools.cache  # a constant of the vocoder's input, not a model: it stays out of the model cache
 def _mel_basis() -> NDArray[np.float32]:
     import librosa
 
@@ -115,7 +117,7 @@ def log_mel(x: np.ndarray, sample_rate: int) -> Mel:
 
     from app.audio import resample
 
-    basis = load_once("hifigan-mel-basis", _mel_basis)
+    basis = _mel_basis()
     y = np.asarray(x, dtype=np.float32)
     if sample_rate != RATE:
         y = resample(y, sample_rate, RATE)
