@@ -199,6 +199,32 @@ def test_whisper_stream_yields_segments_as_decoded(stt: Any, renderings: dict[st
     assert [s.id for s in rest] == list(range(1, len(rest) + 1))
 
 
+def test_whisper_is_never_handed_a_long_silence(stt: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speech, 40 s of silence, speech: both are heard at their own times, and Whisper decodes the
+    speech alone (on a window of silence it wrote "y y y", which then stood for the speech after)."""
+    joe = registry.get_tts("joe")
+    first = resample_to_16k(joe.synthesize("The birch canoe slid on the smooth planks."), 22_050)
+    second = resample_to_16k(joe.synthesize("Rice is often served in round bowls."), 22_050)
+    silence = np.zeros(40 * 16_000, dtype=np.float32)
+    decoded: list[Any] = []
+    transcribe = stt._model.transcribe
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        decoded.append(kwargs.get("clip_timestamps", "0"))
+        return transcribe(*args, **kwargs)
+
+    monkeypatch.setattr(stt._model, "transcribe", spy)
+    t = stt.transcribe(np.concatenate([first, silence, second]), language="en")
+    later = (len(first) + len(silence)) / 16_000
+    assert {"birch", "planks", "served", "bowls"} <= set(norm_words(t.text).split()), t.text
+    assert t.duration == pytest.approx(later + len(second) / 16_000, abs=0.05)
+    assert [s.start >= later - 0.5 for s in t.segments] == [False] * (len(t.segments) - 1) + [True]
+    clips = decoded[0]
+    assert clips != "0", "the whole audio was decoded, silence and all"
+    spans = list(zip(clips[::2], clips[1::2], strict=True))  # what Whisper was given, in seconds
+    assert len(spans) == 2 and spans[0][1] < len(first) / 16_000 + 1 and spans[1][0] > later - 1
+
+
 def test_whisper_rejects_bad_requests(stt: Any, settings: Settings) -> None:
     x = np.zeros(16_000, dtype=np.float32)
     with pytest.raises(InvalidInput):

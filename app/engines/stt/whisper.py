@@ -56,6 +56,10 @@ TEMPERATURE_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SKIP_MIN_SECONDS = 5.0
 SKIP_MAX_TOKENS_PER_SECOND = 1.5  # read speech runs 3-4 tokens a second; a skipping segment ~1
 PIECE_VAD = {"min_silence_duration_ms": 250, "speech_pad_ms": 100}
+# A silence at least this long (between VAD's padded spans) is not decoded at all: in a window that
+# is mostly silence Whisper writes text ("y y y" in a Spanish decoding), and that text, carried as
+# the prompt, then stood for the speech after it. Shorter pauses stay inside the windows.
+LONG_SILENCE_SECONDS = 5.0
 
 _assemble_lock = threading.Lock()
 
@@ -253,6 +257,22 @@ def _first_seconds(spans: list[tuple[int, int]], seconds: float) -> list[tuple[i
     return taken
 
 
+def _clips(spans: list[tuple[int, int]], total: int) -> list[float] | None:
+    """faster-whisper's `clip_timestamps` (start, end, start, end... in seconds) that leave out the
+    long silences between `spans` (samples) of speech, each clip still in the audio's own timeline;
+    None when there is no long silence (or no speech) and the whole audio is decoded."""
+    gap = int(LONG_SILENCE_SECONDS * SAMPLE_RATE)
+    groups: list[list[int]] = []
+    for a, b in spans:
+        if groups and a - groups[-1][1] < gap:
+            groups[-1][1] = b
+        else:
+            groups.append([a, b])
+    if not groups or (len(groups) == 1 and groups[0][0] < gap and total - groups[0][1] < gap):
+        return None
+    return [round(sample / SAMPLE_RATE, 3) for group in groups for sample in group]
+
+
 def _overlaps(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
     """Whether the span from `start` to `end` (seconds) meets any of `spans` (samples)."""
     return any(a < end * SAMPLE_RATE and start * SAMPLE_RATE < b for a, b in spans)
@@ -403,8 +423,10 @@ class WhisperEngine:
         first, as faster-whisper's own `vad_filter` does, glues utterances together and made Whisper
         jump over one more often: 9 of 64 noisy or paused real passages against 2). `vad_filter`
         instead drops segments where Silero VAD hears no speech at all (Whisper writes text on
-        noise: ". . . ." on brown noise). `redecode_skips=False` keeps Whisper's own segments where
-        one looks like a skip (for measuring what the repair is worth)."""
+        noise: ". . . ." on brown noise), and leaves silences of LONG_SILENCE_SECONDS or more out of
+        the decoding (each clip between them decoded where it lies, nothing glued).
+        `redecode_skips=False` keeps Whisper's own segments where one looks like a skip (for
+        measuring what the repair is worth)."""
         opts = self._options(task, language, prompt, temperature)
         x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
         if len(x) == 0:
@@ -418,9 +440,15 @@ class WhisperEngine:
             first_speech = np.concatenate([x[a:b] for a, b in _first_seconds(speech, 30.0)])
             detected = call_lowered(lambda: self._model.detect_language(first_speech), self._nice)
             opts["language"] = detected[0]
+        clips = _clips(speech, len(x)) if speech is not None else None
         segments, info = call_lowered(
             lambda: self._model.transcribe(
-                x, beam_size=beam_size, word_timestamps=word_timestamps, vad_filter=False, **opts
+                x,
+                beam_size=beam_size,
+                word_timestamps=word_timestamps,
+                vad_filter=False,
+                clip_timestamps=clips or "0",
+                **opts,
             ),
             self._nice,
         )
