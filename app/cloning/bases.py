@@ -78,9 +78,13 @@ def bank_embeddings(settings: Settings, encoder: SpeakerEmbedder, keys: list[str
 
 
 def _cache_tag(encoder: SpeakerEmbedder) -> str:
+    from app.engines.speaker.encoder import JUDGING_LUFS
     from app.engines.tts.kokoro import MODEL_SHA256
 
-    text = f"{MODEL_SHA256}|{BANK_TEXT}|{type(encoder).__module__}.{type(encoder).__qualname__}"
+    # The level the encoders hear at is part of what an embedding means (stored ones before it
+    # was fixed are recomputed).
+    encoder_name = f"{type(encoder).__module__}.{type(encoder).__qualname__}"
+    text = f"{MODEL_SHA256}|{BANK_TEXT}|{encoder_name}|{JUDGING_LUFS}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

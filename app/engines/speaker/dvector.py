@@ -20,6 +20,7 @@ import onnxruntime
 
 from app.audio import resample
 from app.engines.base import Audio
+from app.engines.speaker.encoder import at_judging_level
 
 MODEL_FILE = "embedder.int8.onnx"
 
@@ -50,7 +51,7 @@ class DVectorEncoder:
         self.stride = int(hp.dvector_stride)
 
     def embed(self, samples: Audio, rate: int) -> Audio:
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        x = at_judging_level(samples, rate)
         if rate != self.rate:
             x = resample(x, rate, self.rate)
         if len(x) < self.n_fft:
