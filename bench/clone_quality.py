@@ -18,7 +18,10 @@ Columns (real speakers):
   WER       Whisper base word error rate of the clone's speech
   job       clone job wall time (the first clone of the process also embeds the voice bank)
 The clone's speech is WORLD's conversion rendered by HiFi-GAN from a mel spectrogram moved band by band
-to the person's (app.engines.timbre.vocoder); `--vocoder-ceiling` shows what each vocoder alone costs.
+to the person's, then frame by frame by the residual codebook learnt from the person's own words
+(app.engines.timbre.vocoder); `--vocoder-ceiling` shows what each vocoder alone costs. Both judges hear
+every clip at one loudness (app.engines.speaker.encoder.JUDGING_LUFS). The clones run on a lowered
+thread, as a worker runs the clone job.
 `--samples-curve N`: for N speakers, the upload cut in three; clones from 1, 2 and 3 of the parts.
 `--languages es,fr`: each clone also reads the bank's three round-trip passages per language, judged as the
 bank's voices are (bench/kokoro_bank.py: Whisper WER, CER for ja/zh/hi, goal 15%; for ja/zh also the
@@ -47,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.audio import DecodedAudio, decode_audio  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.core.errors import InvalidInput  # noqa: E402
+from app.core.priority import lower_current_thread  # noqa: E402
 from bench.kokoro_bank import (  # noqa: E402
     CHARACTER_LANGUAGES,
     PASSAGES,
@@ -321,6 +325,10 @@ def main() -> None:
         "--vocoder-ceiling", action="store_true", help="the uploads through WORLD and HiFi-GAN unchanged"
     )
     args = parser.parse_args()
+    # As a worker runs the clone job (app/jobs/queue.py): on a lowered thread, at the nice value
+    # Whisper's threads have. At normal priority the job's own threads starved the transcription
+    # it waits for (a 9 s transcript took 60-90 s beside other work).
+    lower_current_thread(int(Settings.model_fields["compute_nice"].default))
     if args.vocoder_ceiling:
         vocoder_ceiling(args)
         return

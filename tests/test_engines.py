@@ -68,9 +68,12 @@ def test_profile_round_trips_through_json() -> None:
         mel_offset=tuple(-0.5 + 0.01 * i for i in range(80)),
         mel_mix=tuple(float(np.eye(20)[i // 20, i % 20]) + 0.001 * i for i in range(400)),
         mel_mix_centre=tuple(-40.0 + i for i in range(20)),
+        mel_residual_keys=tuple(-30.0 + 0.1 * i for i in range(3 * 20)),
+        mel_residual=tuple(0.01 * i for i in range(3 * 20)),
     )
     back = TimbreProfile.from_dict(json.loads(json.dumps(p.to_dict())))
     assert back == p
+    assert p.mel_mapping is not None and len(p.mel_mapping.residual) == 60
     # A clone stored before the mel band mapping has none, and is rendered by WORLD alone.
     old = TimbreProfile.from_dict({k: v for k, v in p.to_dict().items() if not k.startswith("mel_")})
     assert old.mel_scale == () and not old.is_identity
@@ -91,10 +94,20 @@ def test_profile_round_trips_through_json() -> None:
         {"mel_mix": (1.0,) * 400, "mel_mix_centre": ()},
         {"mel_mix": (1.0,) * 400, "mel_mix_centre": (0.0,) * 20, "mel_scale": (), "mel_offset": ()},
         {"mel_mix": (50.0,) * 400, "mel_mix_centre": (0.0,) * 20},
+        {"mel_residual": (0.0,) * 40},  # fewer corrections than keys
+        {"mel_residual_keys": (0.0,) * 50, "mel_residual": (0.0,) * 50},  # not whole entries
+        {"mel_residual_keys": (0.0,) * 20, "mel_residual": (500.0,) * 20},
+        {"mel_residual_keys": (0.0,) * 20 * 300, "mel_residual": (0.0,) * 20 * 300},
+        {"mel_scale": (), "mel_offset": (), "mel_mix": (), "mel_mix_centre": ()},  # a residual alone
     ):
         with pytest.raises(ValueError):
             replace(p, **wrong)
-    assert p.for_vocoder("world").mel_mapping is None
+    assert p.for_vocoder("world").mel_mapping is None and p.for_vocoder("world").mel_residual == ()
+    # A clone stored with the mix but before the residual keeps speaking as it did.
+    mixed = TimbreProfile.from_dict(
+        {k: v for k, v in p.to_dict().items() if not k.startswith("mel_residual")}
+    )
+    assert mixed.mel_mix == p.mel_mix and mixed.mel_mapping is not None and mixed.mel_mapping.residual == ()
     assert TimbreProfile.from_dict({"formant_alpha": 1.1, "future_field": 7}).formant_alpha == 1.1
     with pytest.raises(ValueError):
         TimbreProfile.from_dict({"version": 99})

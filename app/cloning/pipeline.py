@@ -16,8 +16,11 @@ Stages (progress in brackets):
    scored by speaker-encoder cosine to the calibration audio. The best one wins.
 6b. mel mapping [88]: each log-mel band of the tuned clone's calibration reading is moved to
    the speaker's mean and spread, then its first cepstral coefficients are mixed half way to
-   the speaker's covariance; the clone's speech is then rendered by HiFi-GAN from that mel
-   spectrogram (app.engines.timbre.vocoder).
+   the speaker's covariance; then a residual codebook adds what those miss frame by frame,
+   learnt from parallel speech: Whisper transcribes the calibration part and the base reads it
+   (in the background from stage 4 on), the clone's reading is paired with the person's frame
+   by frame. The clone's speech is then rendered by HiFi-GAN from that mel spectrogram
+   (app.engines.timbre.vocoder).
 7. score [92]: a different text, spoken through the real speaking path with the profile,
    against the held-out audio -> `quality_similarity`; the base voice's score is kept too.
 """
@@ -40,10 +43,11 @@ from app.cloning.texts import CALIBRATION_TEXT, SOURCE_PASSAGE, TEST_TEXT
 from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import SpeakerEmbedder
-from app.engines.timbre.profile import TimbreProfile
+from app.engines.timbre.profile import RESIDUAL_COEFFS, TimbreProfile
 from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
+    from app.engines.timbre.world import WorldFeatures
     from app.engines.tts.piper import PiperEngine
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,10 @@ HELD_OUT_MIN_SECONDS = 2.0
 GAP_SECONDS = 0.25  # silence between concatenated parts for the embeddings
 COARSE_ALPHAS = (0.90, 0.97, 1.04, 1.11, 1.18, 1.25)
 TUNE_THREADS = 2
+READING_MIN_WORDS = 8  # a transcript shorter than this pairs too few frames for the residual
+# The residual codebook learns from at most this much of the calibration part: 6-9 s gave 350-700
+# frame pairs on the LibriSpeech uploads; a longer part costs transcription, reading and analysis.
+PARALLEL_SECONDS = 9.0
 
 Progress = Callable[[int], None]
 
@@ -116,14 +124,20 @@ def split_held_out(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     """(calibration, held-out): the last ~30% (>= 2 s, <= half) cut at the quietest 20 ms near the mark."""
     n = len(x)
     held = min(max(HELD_OUT_FRACTION * n, HELD_OUT_MIN_SECONDS * rate), 0.5 * n)
-    mark = int(n - held)
-    frame = max(1, int(0.02 * rate))
-    lo, hi = max(frame, mark - int(0.4 * rate)), min(n - frame, mark + int(0.4 * rate))
-    if hi - lo > 2 * frame:
-        starts = np.arange(lo, hi - frame, frame // 2)
-        energy = [float(np.mean(np.square(x[s : s + frame], dtype=np.float64))) for s in starts]
-        mark = int(starts[int(np.argmin(energy))] + frame // 2)
+    mark = _quietest_near(x, rate, int(n - held), int(n - held) + int(0.4 * rate))
     return x[:mark], x[mark:]
+
+
+def _quietest_near(x: np.ndarray, rate: int, mark: int, last: int) -> int:
+    """The middle of the quietest 20 ms between 0.4 s before `mark` and `last` (a pause to cut
+    at), or `mark` when that span is too short."""
+    frame = max(1, int(0.02 * rate))
+    lo, hi = max(frame, mark - int(0.4 * rate)), min(len(x) - frame, last)
+    if hi - lo <= 2 * frame:
+        return mark
+    starts = np.arange(lo, hi - frame, frame // 2)
+    energy = [float(np.mean(np.square(x[s : s + frame], dtype=np.float64))) for s in starts]
+    return int(starts[int(np.argmin(energy))] + frame // 2)
 
 
 def _join(parts: list[np.ndarray], rate: int) -> np.ndarray:
@@ -327,27 +341,75 @@ def tune(
     return best, best_score
 
 
+@dataclass
+class ParallelSpeech:
+    """The person's words and the base voice reading them (WORLD-analysed)."""
+
+    speaker: np.ndarray  # the part of the speaker's calibration audio that was transcribed
+    reading: WorldFeatures
+
+
+def _parallel_reading(
+    settings: Settings, speaker_calib: np.ndarray, rate: int, base: _Base, language: str | None
+) -> ParallelSpeech | None:
+    """The base reading what the person said in the calibration part (Whisper's transcript),
+    WORLD-analysed: parallel speech for the residual codebook. None when the transcript is not
+    in the base's language or too short to pair, or Whisper is not available. At most the first
+    PARALLEL_SECONDS of the part are used."""
+    from app.engines import registry
+    from app.engines.languages import language_family
+    from app.engines.timbre import world
+
+    expected = language_family(language) if language else "en"
+    limit = int(PARALLEL_SECONDS * rate)
+    if len(speaker_calib) > limit:  # cut at a pause just before the limit
+        speaker_calib = speaker_calib[: _quietest_near(speaker_calib, rate, limit, limit)]
+    try:
+        stt = registry.get_stt("base", settings)
+        heard = stt.transcribe(resample(speaker_calib, rate, 16_000))
+    except Exception:  # the residual is an improvement, never a reason for a clone to fail
+        log.warning("no transcript of the sample for the residual codebook", exc_info=True)
+        return None
+    if heard.language is None or language_family(heard.language) != expected:
+        return None
+    if len(heard.text.split()) < READING_MIN_WORDS:
+        return None
+    reading = base.render(heard.text)
+    return ParallelSpeech(speaker_calib, world.analyze(np.asarray(reading, dtype=np.float64), rate))
+
+
 def _with_mel_mapping(
-    profile: TimbreProfile, tuner: _Tuner, speaker_calib: np.ndarray, band_rate: int
+    profile: TimbreProfile,
+    tuner: _Tuner,
+    speaker_calib: np.ndarray,
+    band_rate: int,
+    parallel: ParallelSpeech | None = None,
 ) -> TimbreProfile:
     """The profile with the mel band mapping that moves the tuned clone's calibration reading
     to the speaker's calibration part: band by band (mean and spread of each log-mel band), then
     the bands together (covariance of the first cepstral coefficients). Measured on LibriSpeech
     speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band 0.761 / 0.728 (14); band by
     band 0.754 / 0.715, with the mix half way 0.765 / 0.740 (19; Resemblyzer / d-vector;
-    docs/benchmarks.md)."""
+    docs/benchmarks.md). With `parallel` (the base reading the speaker's own words), the
+    residual codebook: what those two still miss, frame by frame (docs/benchmarks.md "Parallel
+    speech")."""
     from app.engines.timbre import vocoder, world
     from app.engines.timbre.transformer import apply_profile
 
     clone_calib = world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
     limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
     mapping = vocoder.learn_mapping(clone_calib, speaker_calib, tuner.rate, limit)
+    if parallel is not None and mapping.mix:  # wideband, and enough speech for the mix
+        clone_reading = world.synthesize(apply_profile(parallel.reading, profile)).astype(np.float32)
+        mapping = vocoder.with_residual(mapping, clone_reading, tuner.rate, parallel.speaker, tuner.rate)
     return replace(
         profile,
         mel_scale=mapping.scale,
         mel_offset=mapping.offset,
         mel_mix=mapping.mix,
         mel_mix_centre=mapping.centre,
+        mel_residual_keys=mapping.residual_keys,
+        mel_residual=mapping.residual,
     )
 
 
@@ -459,8 +521,10 @@ def build_voice(
 
     # The base reads the test text in the background from here on: the statistics and the
     # tuning leave part of the second core idle (1.6 of 2 cores busy on average without it).
-    with ThreadPoolExecutor(max_workers=2) as background:
+    speaker_calib = _join(calib_parts, rate)
+    with ThreadPoolExecutor(max_workers=3) as background:
         test_reading = background.submit(base.speak, TEST_TEXT)
+        parallel = background.submit(_parallel_reading, settings, speaker_calib, rate, base, language)
         # Statistics: the speaker's (calibration part) on two threads while the tuner analyses
         # the base's calibration reading; a bank base's own statistics come from that analysis.
         band_rate = min(s.band_rate for s in prepared)
@@ -488,7 +552,7 @@ def build_voice(
         best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
         profile = best.profile(source, target)
         lap("tune", 85)
-        profile = _with_mel_mapping(profile, tuner, _join(calib_parts, rate), band_rate)
+        profile = _with_mel_mapping(profile, tuner, speaker_calib, band_rate, parallel.result())
         lap("mel_mapping", 88)
 
         # Scored on a text the tuning never heard, against the held-out audio: the base voice as
@@ -520,6 +584,7 @@ def build_voice(
         "tuning": {
             "base": base.label,
             "chosen": best.label(),
+            "residual_entries": len(profile.mel_residual) // RESIDUAL_COEFFS,
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},
             "candidates": tuner.scores,

@@ -17,8 +17,10 @@ speaker from its samples and store it as the voice artifact. It holds:
   and offset (`mel_scale`, `mel_offset`) to the person's mean and spread, and HiFi-GAN renders
   it (`app.engines.timbre.vocoder`); then the first 20 cepstral coefficients of each frame are
   mixed (`mel_mix`, a 20x20 matrix, around `mel_mix_centre`) so the bands move together as the
-  person's do. Empty for built-in voices and clones made before them (the mix also for
-  narrowband uploads).
+  person's do. Then a residual codebook (`mel_residual_keys`, `mel_residual`: up to 128
+  entries of 20 cepstral coefficients) adds, frame by frame, what those two still miss, learnt
+  from the clone reading what the person said in the upload. Empty for built-in voices and
+  clones made before them (the mix and the residual also for narrowband uploads).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 PROFILE_VERSION = 1
 MEL_BANDS = 80  # app.engines.timbre.vocoder.N_MELS
 MIX_COEFFS = 20  # app.engines.timbre.vocoder.MIX_COEFFS
+RESIDUAL_COEFFS = 20  # app.engines.timbre.vocoder.RESIDUAL_COEFFS
+RESIDUAL_MAX_ENTRIES = 256
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class TimbreProfile:
     mel_offset: tuple[float, ...] = field(default_factory=tuple)
     mel_mix: tuple[float, ...] = field(default_factory=tuple)
     mel_mix_centre: tuple[float, ...] = field(default_factory=tuple)
+    mel_residual_keys: tuple[float, ...] = field(default_factory=tuple)
+    mel_residual: tuple[float, ...] = field(default_factory=tuple)
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
@@ -91,6 +97,22 @@ class TimbreProfile:
             abs(v) <= 1000.0 for v in self.mel_mix_centre
         ):
             raise ValueError("mel_mix must be within -10..10 and mel_mix_centre within -1000..1000")
+        entries = len(self.mel_residual_keys)
+        if (
+            entries != len(self.mel_residual)
+            or entries % RESIDUAL_COEFFS
+            or entries > RESIDUAL_MAX_ENTRIES * RESIDUAL_COEFFS
+        ):
+            raise ValueError(
+                f"mel_residual_keys and mel_residual must hold the same number of {RESIDUAL_COEFFS}-number "
+                f"entries (at most {RESIDUAL_MAX_ENTRIES}), or none"
+            )
+        if self.mel_residual and not self.mel_scale:
+            raise ValueError("mel_residual needs mel_scale and mel_offset")
+        if not all(abs(v) <= 1000.0 for v in self.mel_residual_keys) or not all(
+            abs(v) <= 100.0 for v in self.mel_residual
+        ):
+            raise ValueError("mel_residual_keys must be within -1000..1000 and mel_residual within -100..100")
         for name in ("f0_source_mean_hz", "f0_target_mean_hz", "f0_source_std", "f0_target_std"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -127,7 +149,15 @@ class TimbreProfile:
         band mapping (WORLD alone), "hifigan" keeps it."""
         if vocoder == "hifigan":
             return self
-        return replace(self, mel_scale=(), mel_offset=(), mel_mix=(), mel_mix_centre=())
+        return replace(
+            self,
+            mel_scale=(),
+            mel_offset=(),
+            mel_mix=(),
+            mel_mix_centre=(),
+            mel_residual_keys=(),
+            mel_residual=(),
+        )
 
     @property
     def mel_mapping(self) -> MelMapping | None:
@@ -136,7 +166,14 @@ class TimbreProfile:
             return None
         from app.engines.timbre.vocoder import MelMapping
 
-        return MelMapping(self.mel_scale, self.mel_offset, self.mel_mix, self.mel_mix_centre)
+        return MelMapping(
+            self.mel_scale,
+            self.mel_offset,
+            self.mel_mix,
+            self.mel_mix_centre,
+            self.mel_residual_keys,
+            self.mel_residual,
+        )
 
     def map_f0(self, f0: np.ndarray) -> np.ndarray:
         """Map an F0 track (Hz, 0 = unvoiced) to the target voice."""
@@ -172,6 +209,8 @@ class TimbreProfile:
         d["mel_offset"] = list(self.mel_offset)
         d["mel_mix"] = list(self.mel_mix)
         d["mel_mix_centre"] = list(self.mel_mix_centre)
+        d["mel_residual_keys"] = list(self.mel_residual_keys)
+        d["mel_residual"] = list(self.mel_residual)
         return d
 
     @classmethod
@@ -223,6 +262,8 @@ class TimbreProfile:
             mel_offset=points("mel_offset"),
             mel_mix=points("mel_mix"),
             mel_mix_centre=points("mel_mix_centre"),
+            mel_residual_keys=points("mel_residual_keys"),
+            mel_residual=points("mel_residual"),
             version=version,
         )
 
