@@ -159,6 +159,12 @@ class TimbreProfile:
             mel_residual=(),
         )
 
+    def without_residual(self) -> TimbreProfile:
+        """The profile without its residual codebook (the band mapping and mix kept)."""
+        if not self.mel_residual:
+            return self
+        return replace(self, mel_residual_keys=(), mel_residual=())
+
     @property
     def mel_mapping(self) -> MelMapping | None:
         """The clone's mel mapping for the vocoder, or None (rendered by WORLD alone)."""
