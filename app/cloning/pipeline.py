@@ -43,7 +43,7 @@ from app.cloning.texts import CALIBRATION_TEXT, SOURCE_PASSAGE, TEST_TEXT
 from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import SpeakerEmbedder
-from app.engines.timbre.profile import RESIDUAL_COEFFS, TimbreProfile
+from app.engines.timbre.profile import TimbreProfile
 from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
@@ -367,14 +367,14 @@ def _parallel_reading(
     try:
         stt = registry.get_stt("base", settings)
         heard = stt.transcribe(resample(speaker_calib, rate, 16_000))
+        if heard.language is None or language_family(heard.language) != expected:
+            return None
+        if len(heard.text.split()) < READING_MIN_WORDS:
+            return None
+        reading = base.render(heard.text)  # a transcript the base cannot read raises here too
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
-        log.warning("no transcript of the sample for the residual codebook", exc_info=True)
+        log.warning("no parallel reading of the sample for the residual codebook", exc_info=True)
         return None
-    if heard.language is None or language_family(heard.language) != expected:
-        return None
-    if len(heard.text.split()) < READING_MIN_WORDS:
-        return None
-    reading = base.render(heard.text)
     return ParallelSpeech(speaker_calib, world.analyze(np.asarray(reading, dtype=np.float64), rate))
 
 
@@ -584,7 +584,6 @@ def build_voice(
         "tuning": {
             "base": base.label,
             "chosen": best.label(),
-            "residual_entries": len(profile.mel_residual) // RESIDUAL_COEFFS,
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},
             "candidates": tuner.scores,

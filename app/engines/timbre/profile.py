@@ -83,20 +83,17 @@ class TimbreProfile:
             raise ValueError("f0_range_scale must be positive")
         if len(self.mel_scale) != len(self.mel_offset) or len(self.mel_scale) not in (0, MEL_BANDS):
             raise ValueError(f"mel_scale and mel_offset must both hold {MEL_BANDS} numbers, or none")
-        if not all(0.0 < v <= 10.0 for v in self.mel_scale) or not all(
-            abs(v) <= 50.0 for v in self.mel_offset
-        ):
-            raise ValueError("mel_scale must be within 0..10 and mel_offset within -50..50")
+        if not all(0.0 < v <= 10.0 for v in self.mel_scale):
+            raise ValueError("mel_scale must be within 0..10")
+        _check_within("mel_offset", self.mel_offset, 50.0)
         if (len(self.mel_mix), len(self.mel_mix_centre)) not in ((0, 0), (MIX_COEFFS**2, MIX_COEFFS)):
             raise ValueError(
                 f"mel_mix must hold {MIX_COEFFS**2} numbers and mel_mix_centre {MIX_COEFFS}, or both none"
             )
         if self.mel_mix and not self.mel_scale:
             raise ValueError("mel_mix needs mel_scale and mel_offset")
-        if not all(abs(v) <= 10.0 for v in self.mel_mix) or not all(
-            abs(v) <= 1000.0 for v in self.mel_mix_centre
-        ):
-            raise ValueError("mel_mix must be within -10..10 and mel_mix_centre within -1000..1000")
+        _check_within("mel_mix", self.mel_mix, 10.0)
+        _check_within("mel_mix_centre", self.mel_mix_centre, 1000.0)
         entries = len(self.mel_residual_keys)
         if (
             entries != len(self.mel_residual)
@@ -109,10 +106,8 @@ class TimbreProfile:
             )
         if self.mel_residual and not self.mel_scale:
             raise ValueError("mel_residual needs mel_scale and mel_offset")
-        if not all(abs(v) <= 1000.0 for v in self.mel_residual_keys) or not all(
-            abs(v) <= 100.0 for v in self.mel_residual
-        ):
-            raise ValueError("mel_residual_keys must be within -1000..1000 and mel_residual within -100..100")
+        _check_within("mel_residual_keys", self.mel_residual_keys, 1000.0)
+        _check_within("mel_residual", self.mel_residual, 100.0)
         for name in ("f0_source_mean_hz", "f0_target_mean_hz", "f0_source_std", "f0_target_std"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -272,6 +267,12 @@ class TimbreProfile:
             mel_residual=points("mel_residual"),
             version=version,
         )
+
+
+def _check_within(name: str, values: tuple[float, ...], bound: float) -> None:
+    """ValueError unless every value is within -bound..bound (NaN is not)."""
+    if not all(abs(v) <= bound for v in values):
+        raise ValueError(f"{name} must be within -{bound:g}..{bound:g}")
 
 
 def _number(value: object, name: str) -> float:

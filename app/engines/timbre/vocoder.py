@@ -225,9 +225,6 @@ class MelMapping:
     def bands(self, mel: NDArray[np.float64]) -> NDArray[np.float64]:
         return mel * np.asarray(self.scale)[:, None] + np.asarray(self.offset)[:, None]
 
-    def without_residual(self) -> MelMapping:
-        return MelMapping(self.scale, self.offset, self.mix, self.centre)
-
     def apply(self, mel: Mel) -> Mel:
         from scipy.fft import idct
 
