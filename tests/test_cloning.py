@@ -559,7 +559,9 @@ def test_the_residual_codebook_brings_each_frame_nearer_the_persons() -> None:
     cut = int(0.6 * len(person))
     learn, check = slice(0, cut), slice(cut, len(person))
     mapping = vocoder.learn_mapping(clone[learn], person[learn], RATE)
-    full = vocoder.with_residual(mapping, clone[learn], RATE, person[learn], RATE)
+    seconds = cut / RATE
+    same_time = (np.array([0.0, seconds]), np.array([0.0, seconds]))  # WORLD keeps the timing
+    full = vocoder.with_residual(mapping, clone[learn], RATE, person[learn], RATE, same_time)
     entries = len(full.residual) // vocoder.RESIDUAL_COEFFS
     assert 8 <= entries <= vocoder.RESIDUAL_ENTRIES and len(full.residual_keys) == len(full.residual)
     assert replace(full, residual_keys=(), residual=()) == mapping
@@ -577,8 +579,51 @@ def test_the_residual_codebook_brings_each_frame_nearer_the_persons() -> None:
 
     errors = {"mapping": error(mapping), "residual": error(full)}
     assert errors["residual"] < 0.97 * errors["mapping"], errors  # measured 1.109 -> 1.038
+    # Paired with the wrong moments (the person's speech a second later), it learns noise.
+    late = (same_time[0], same_time[1] + 1.0)
+    shifted = vocoder.with_residual(mapping, clone[learn], RATE, person[learn], RATE, late)
+    assert error(shifted) > errors["residual"], (error(shifted), errors)
     # Too little parallel speech to pair: the mapping as it was.
-    assert vocoder.with_residual(mapping, clone[: RATE // 2], RATE, person[: RATE // 2], RATE) == mapping
+    half = (np.array([0.0, 0.5]), np.array([0.0, 0.5]))
+    assert (
+        vocoder.with_residual(mapping, clone[: RATE // 2], RATE, person[: RATE // 2], RATE, half) == mapping
+    )
+
+
+def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
+    """joe reads what a woman said; `content_timing` pairs the two recordings through Whisper's
+    encoder. Each word of joe's reading, carried over to her recording, lands on the same word
+    as she said it (word times from Whisper on each recording alone)."""
+    import difflib
+
+    from app.audio import resample
+    from app.cloning.pipeline import content_timing
+    from app.engines import registry
+
+    stt = registry.get_stt("base")
+    person, _ = _person("F_1069-133699-0000.flac")
+    heard = stt.transcribe(resample(person, RATE, 16_000))
+    reading = np.concatenate(list(_joe().stream(heard.text)))
+    rate = _joe().sample_rate
+    reading_s, person_s = content_timing(stt, reading, resample(person, RATE, rate), rate)
+    assert np.all(np.diff(reading_s) > 0) and np.all(np.diff(person_s) >= -1e-9)
+
+    def words(audio: np.ndarray, at: int) -> list[Any]:
+        return stt.transcribe(resample(audio, at, 16_000), word_timestamps=True).words
+
+    def plain(w: Any) -> str:
+        return "".join(ch for ch in w.word.lower() if ch.isalnum())
+
+    said, read = words(person, RATE), words(reading, rate)
+    matcher = difflib.SequenceMatcher(a=[plain(w) for w in read], b=[plain(w) for w in said], autojunk=False)
+    landed = []
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            ours, theirs = read[block.a + k], said[block.b + k]
+            at = float(np.interp((ours.start + ours.end) / 2, reading_s, person_s))
+            landed.append(theirs.start - 0.1 <= at <= theirs.end + 0.1)
+    assert len(landed) >= 15, landed
+    assert np.mean(landed) >= 0.85, landed  # measured: all 22 matched words
 
 
 def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_path: Path) -> None:
@@ -597,6 +642,9 @@ def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_pat
     assert np.array_equal(found.speaker, long_calib[: len(found.speaker)])
     read_seconds = found.reading.n_samples / found.reading.sample_rate
     assert 0.5 * len(found.speaker) / RATE < read_seconds < 2.0 * len(found.speaker) / RATE
+    reading_s, speaker_s = found.timing  # the reading paired with her speech, start to end
+    assert reading_s[-1] == pytest.approx(read_seconds, abs=0.05)
+    assert speaker_s[-1] == pytest.approx(len(found.speaker) / RATE, abs=0.05)
     assert pipeline._parallel_reading(settings, long_calib, RATE, base, "fr") is None
 
 

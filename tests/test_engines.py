@@ -70,10 +70,15 @@ def test_profile_round_trips_through_json() -> None:
         mel_mix_centre=tuple(-40.0 + i for i in range(20)),
         mel_residual_keys=tuple(-30.0 + 0.1 * i for i in range(3 * 20)),
         mel_residual=tuple(0.01 * i for i in range(3 * 20)),
+        mel_residual_smoothing=5,
     )
     back = TimbreProfile.from_dict(json.loads(json.dumps(p.to_dict())))
     assert back == p
-    assert p.mel_mapping is not None and len(p.mel_mapping.residual) == 60
+    assert p.mel_mapping is not None and len(p.mel_mapping.residual) == 60 and p.mel_mapping.smoothing == 5
+    # A clone whose residual was stored before it said its smoothing keeps the 13 frames it had.
+    before = TimbreProfile.from_dict({k: v for k, v in p.to_dict().items() if k != "mel_residual_smoothing"})
+    assert before.mel_mapping is not None and before.mel_mapping.smoothing == 13
+    assert before.mel_residual == p.mel_residual
     # A clone stored before the mel band mapping has none, and is rendered by WORLD alone.
     old = TimbreProfile.from_dict({k: v for k, v in p.to_dict().items() if not k.startswith("mel_")})
     assert old.mel_scale == () and not old.is_identity
@@ -99,6 +104,8 @@ def test_profile_round_trips_through_json() -> None:
         {"mel_residual_keys": (0.0,) * 20, "mel_residual": (500.0,) * 20},
         {"mel_residual_keys": (0.0,) * 20 * 300, "mel_residual": (0.0,) * 20 * 300},
         {"mel_scale": (), "mel_offset": (), "mel_mix": (), "mel_mix_centre": ()},  # a residual alone
+        {"mel_residual_smoothing": 0},
+        {"mel_residual_smoothing": 64},
     ):
         with pytest.raises(ValueError):
             replace(p, **wrong)
@@ -111,6 +118,8 @@ def test_profile_round_trips_through_json() -> None:
     assert TimbreProfile.from_dict({"formant_alpha": 1.1, "future_field": 7}).formant_alpha == 1.1
     with pytest.raises(ValueError):
         TimbreProfile.from_dict({"version": 99})
+    with pytest.raises(ValueError):
+        TimbreProfile.from_dict({"mel_residual_smoothing": 5.5})
     with pytest.raises(ValueError):
         TimbreProfile(eq_freqs_hz=(100.0,), eq_gains_db=())
     with pytest.raises(ValueError):

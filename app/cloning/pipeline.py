@@ -18,8 +18,9 @@ Stages (progress in brackets):
    the speaker's mean and spread, then its first cepstral coefficients are mixed half way to
    the speaker's covariance; then a residual codebook adds what those miss frame by frame,
    learnt from parallel speech: Whisper transcribes the calibration part and the base reads it
-   (in the background from stage 4 on), the clone's reading is paired with the person's frame
-   by frame. The clone's speech is then rendered by HiFi-GAN from that mel spectrogram
+   (in the background from stage 4 on), Whisper's encoder pairs the reading with the person's
+   speech by what was said, and the clone's reading is compared with the person's frame by
+   frame. The clone's speech is then rendered by HiFi-GAN from that mel spectrogram
    (app.engines.timbre.vocoder).
 7. score [92]: a different text, spoken through the real speaking path with the profile,
    against the held-out audio -> `quality_similarity`; the base voice's score is kept too.
@@ -47,6 +48,7 @@ from app.engines.timbre.profile import TimbreProfile
 from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
+    from app.engines.stt.whisper import WhisperEngine
     from app.engines.timbre.world import WorldFeatures
     from app.engines.tts.piper import PiperEngine
 
@@ -343,10 +345,34 @@ def tune(
 
 @dataclass
 class ParallelSpeech:
-    """The person's words and the base voice reading them (WORLD-analysed)."""
+    """The person's words and the base voice reading them (WORLD-analysed), paired in time."""
 
     speaker: np.ndarray  # the part of the speaker's calibration audio that was transcribed
     reading: WorldFeatures
+    timing: tuple[np.ndarray, np.ndarray]  # seconds into the reading, seconds into `speaker`
+
+
+def content_timing(
+    stt: WhisperEngine, reading: np.ndarray, speaker: np.ndarray, rate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """When the reading says what the speaker said: dynamic time warping of the two recordings'
+    Whisper encoder frames (what was said, whoever said it) by cosine distance. Returns (seconds
+    into the reading, seconds into `speaker`), a point per encoder frame of the reading, both
+    rising. Aligned on their spectra instead (cepstra, after the mel mapping) a clone's sounds
+    were often paired with the person's neighbouring ones: its residual then blurred the words
+    (docs/benchmarks.md "Paired by what was said")."""
+    from librosa.sequence import dtw
+
+    from app.engines.stt.whisper import CONTENT_FRAME_SECONDS
+
+    ours = stt.content_frames(resample(reading, rate, 16_000))
+    theirs = stt.content_frames(resample(speaker, rate, 16_000))
+    _, path = dtw(X=ours.T, Y=theirs.T, metric="cosine")
+    frames = np.arange(len(ours))
+    matched = np.bincount(path[:, 0], weights=path[:, 1], minlength=len(ours)) / np.maximum(
+        np.bincount(path[:, 0], minlength=len(ours)), 1
+    )
+    return frames * CONTENT_FRAME_SECONDS, matched * CONTENT_FRAME_SECONDS
 
 
 def _parallel_reading(
@@ -372,10 +398,11 @@ def _parallel_reading(
         if len(heard.text.split()) < READING_MIN_WORDS:
             return None
         reading = base.render(heard.text)  # a transcript the base cannot read raises here too
+        timing = content_timing(stt, reading, speaker_calib, rate)
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no parallel reading of the sample for the residual codebook", exc_info=True)
         return None
-    return ParallelSpeech(speaker_calib, world.analyze(np.asarray(reading, dtype=np.float64), rate))
+    return ParallelSpeech(speaker_calib, world.analyze(np.asarray(reading, dtype=np.float64), rate), timing)
 
 
 def _with_mel_mapping(
@@ -401,7 +428,9 @@ def _with_mel_mapping(
     mapping = vocoder.learn_mapping(clone_calib, speaker_calib, tuner.rate, limit)
     if parallel is not None and mapping.mix:  # wideband, and enough speech for the mix
         clone_reading = world.synthesize(apply_profile(parallel.reading, profile)).astype(np.float32)
-        mapping = vocoder.with_residual(mapping, clone_reading, tuner.rate, parallel.speaker, tuner.rate)
+        mapping = vocoder.with_residual(
+            mapping, clone_reading, tuner.rate, parallel.speaker, tuner.rate, parallel.timing
+        )
     return replace(
         profile,
         mel_scale=mapping.scale,
@@ -410,6 +439,7 @@ def _with_mel_mapping(
         mel_mix_centre=mapping.centre,
         mel_residual_keys=mapping.residual_keys,
         mel_residual=mapping.residual,
+        mel_residual_smoothing=mapping.smoothing,
     )
 
 

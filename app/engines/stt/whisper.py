@@ -47,6 +47,8 @@ SIDE_FILES = (
     "preprocessor_config.json",
 )
 MANIFEST = "chorus-assembled.json"
+CONTENT_FRAME_SECONDS = 0.02  # one frame of Whisper's encoder output
+CONTENT_MAX_SECONDS = 30.0  # the encoder's window
 TEMPERATURE_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Whisper decodes 30 s windows, each led by the text before it, and now and then jumps over a whole
 # utterance that does not go on with that text. On 64 decodings of real read passages under other
@@ -381,6 +383,23 @@ class WhisperEngine:
     @property
     def supported_languages(self) -> list[str]:
         return list(self._model.supported_languages)
+
+    def content_frames(self, audio: np.ndarray) -> np.ndarray:
+        """What was said, frame by frame: Whisper's encoder output for 16 kHz `audio` (its first
+        CONTENT_MAX_SECONDS), one unit-length row per CONTENT_FRAME_SECONDS. The encoder was
+        trained to hear words whoever says them, so two people's rows for the same sound lie near
+        each other where their spectra do not (what aligns a clone's reading with the person's)."""
+        x = np.asarray(audio, dtype=np.float32).reshape(-1)[: int(CONTENT_MAX_SECONDS * SAMPLE_RATE)]
+        if len(x) < int(4 * CONTENT_FRAME_SECONDS * SAMPLE_RATE):
+            raise InvalidInput("Audio is too short to encode", param="file")
+
+        def encode() -> np.ndarray:
+            features = self._model.feature_extractor(x)
+            features = features[:, : features.shape[1] // 2 * 2]  # the encoder halves the frame rate
+            return np.asarray(self._model.encode(features))[0]
+
+        frames = call_lowered(encode, self._nice).astype(np.float64)
+        return frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-9)
 
     def _options(
         self, task: str, language: str | None, prompt: str | None, temperature: float | list[float]

@@ -19,7 +19,8 @@ speaker from its samples and store it as the voice artifact. It holds:
   mixed (`mel_mix`, a 20x20 matrix, around `mel_mix_centre`) so the bands move together as the
   person's do. Then a residual codebook (`mel_residual_keys`, `mel_residual`: up to 128
   entries of 20 cepstral coefficients) adds, frame by frame, what those two still miss, learnt
-  from the clone reading what the person said in the upload. Empty for built-in voices and
+  from the clone reading what the person said in the upload, averaged over
+  `mel_residual_smoothing` frames. Empty for built-in voices and
   clones made before them (the mix and the residual also for narrowband uploads).
 """
 
@@ -40,6 +41,10 @@ MEL_BANDS = 80  # app.engines.timbre.vocoder.N_MELS
 MIX_COEFFS = 20  # app.engines.timbre.vocoder.MIX_COEFFS
 RESIDUAL_COEFFS = 20  # app.engines.timbre.vocoder.RESIDUAL_COEFFS
 RESIDUAL_MAX_ENTRIES = 256
+# Clones whose residual was learnt before it was paired by what was said (stop 33) were tuned
+# with their corrections averaged over 13 frames; a profile that does not say keeps that.
+RESIDUAL_SMOOTHING_BEFORE_CONTENT_PAIRS = 13
+RESIDUAL_MAX_SMOOTHING = 63
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class TimbreProfile:
     mel_mix_centre: tuple[float, ...] = field(default_factory=tuple)
     mel_residual_keys: tuple[float, ...] = field(default_factory=tuple)
     mel_residual: tuple[float, ...] = field(default_factory=tuple)
+    mel_residual_smoothing: int = (
+        RESIDUAL_SMOOTHING_BEFORE_CONTENT_PAIRS  # frames the corrections are averaged over
+    )
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
@@ -108,6 +116,8 @@ class TimbreProfile:
             raise ValueError("mel_residual needs mel_scale and mel_offset")
         _check_within("mel_residual_keys", self.mel_residual_keys, 1000.0)
         _check_within("mel_residual", self.mel_residual, 100.0)
+        if not 1 <= self.mel_residual_smoothing <= RESIDUAL_MAX_SMOOTHING:
+            raise ValueError(f"mel_residual_smoothing must be within 1..{RESIDUAL_MAX_SMOOTHING} frames")
         for name in ("f0_source_mean_hz", "f0_target_mean_hz", "f0_source_std", "f0_target_std"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -174,6 +184,7 @@ class TimbreProfile:
             self.mel_mix_centre,
             self.mel_residual_keys,
             self.mel_residual,
+            self.mel_residual_smoothing,
         )
 
     def map_f0(self, f0: np.ndarray) -> np.ndarray:
@@ -240,6 +251,12 @@ class TimbreProfile:
             value = data.get(name)
             return None if value is None else _number(value, name)
 
+        def whole(name: str, fallback: int) -> int:
+            value = number(name, fallback)
+            if value != int(value):
+                raise ValueError(f"{name} must be a whole number")
+            return int(value)
+
         def points(name: str) -> tuple[float, ...]:
             value = data.get(name, ())
             if not isinstance(value, list | tuple):
@@ -265,6 +282,7 @@ class TimbreProfile:
             mel_mix_centre=points("mel_mix_centre"),
             mel_residual_keys=points("mel_residual_keys"),
             mel_residual=points("mel_residual"),
+            mel_residual_smoothing=whole("mel_residual_smoothing", default.mel_residual_smoothing),
             version=version,
         )
 

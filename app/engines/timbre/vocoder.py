@@ -68,10 +68,12 @@ RESIDUAL_COEFFS = 20
 RESIDUAL_ENTRIES = 128
 RESIDUAL_NEAREST = 3
 RESIDUAL_MIN_PAIRS = 200  # ~2.3 s of aligned speech frames, or no residual
-# The corrections are averaged over this many frames (~150 ms, a syllable): frame by frame they
-# also changed the sounds. On the clones that lost most, Whisper's WER rose from 9% to 24% mean
-# (4 speakers) unsmoothed, and stayed at 9% smoothed, keeping about half the similarity gain.
-RESIDUAL_SMOOTH_FRAMES = 13
+# The corrections are averaged over this many frames (~60 ms): frame by frame they also changed
+# the sounds (WER 9% -> 24% on the 4 clones that lost most). With frames paired on their spectra
+# that took 13 frames (~150 ms) and half the similarity gain; paired by what was said (Whisper's
+# encoder, `with_residual`'s `timing`) the corrections belong to the right sounds and 5 frames
+# keep the words (docs/benchmarks.md "Paired by what was said").
+RESIDUAL_SMOOTH_FRAMES = 5
 
 Mel = NDArray[np.float32]  # (N_MELS, frames), natural-log magnitude
 
@@ -221,6 +223,7 @@ class MelMapping:
     centre: tuple[float, ...] = ()  # MIX_COEFFS
     residual_keys: tuple[float, ...] = ()  # entries x RESIDUAL_COEFFS, row-major
     residual: tuple[float, ...] = ()  # entries x RESIDUAL_COEFFS: the correction of each entry
+    smoothing: int = RESIDUAL_SMOOTH_FRAMES  # frames each correction is averaged over
 
     def bands(self, mel: NDArray[np.float64]) -> NDArray[np.float64]:
         return mel * np.asarray(self.scale)[:, None] + np.asarray(self.offset)[:, None]
@@ -242,7 +245,7 @@ class MelMapping:
 
     def _correction(self, cepstra: NDArray[np.float64], speech: NDArray[np.bool_]) -> NDArray[np.float64]:
         """Each speech frame's correction: the mean of its RESIDUAL_NEAREST nearest entries',
-        averaged over RESIDUAL_SMOOTH_FRAMES frames."""
+        averaged over `smoothing` frames."""
         from scipy.ndimage import uniform_filter1d
 
         keys = np.asarray(self.residual_keys).reshape(-1, RESIDUAL_COEFFS)
@@ -254,7 +257,7 @@ class MelMapping:
         nearest = min(RESIDUAL_NEAREST, len(keys))
         chosen = np.argpartition(distance, nearest - 1, axis=1)[:, :nearest]
         correction = values[chosen].mean(axis=1).T * speech[None]
-        smooth = uniform_filter1d(correction, RESIDUAL_SMOOTH_FRAMES, axis=1, mode="nearest")
+        smooth = uniform_filter1d(correction, self.smoothing, axis=1, mode="nearest")
         return np.asarray(smooth * speech[None], np.float64)
 
 
@@ -283,22 +286,28 @@ def with_residual(
     clone_rate: int,
     person: np.ndarray,
     person_rate: int,
+    timing: tuple[NDArray[np.float64], NDArray[np.float64]],
 ) -> MelMapping:
     """`mapping` with the residual codebook learnt from parallel speech: `clone_reading` (the
-    clone's WORLD output reading what the person said in `person`). Dynamic time warping pairs
-    their frames (after `mapping`); each speech pair's difference in the first RESIDUAL_COEFFS
-    cepstral coefficients is what the mapping missed for a frame of that shape. Too few pairs:
-    `mapping` as it is."""
-    from librosa.sequence import dtw
+    clone's WORLD output reading what the person said in `person`). `timing` pairs the two in
+    time (seconds into the reading, seconds into `person`, both rising): each frame of the
+    clone's reading (after `mapping`) is paired with the person's frame at its time, and each
+    speech pair's difference in the first RESIDUAL_COEFFS cepstral coefficients is what the
+    mapping missed for a frame of that shape. Too few pairs: `mapping` as it is."""
     from scipy.cluster.vq import kmeans2
 
     mapped = mapping.apply(log_mel(clone_reading, clone_rate)).astype(np.float64)
     wanted = log_mel(person, person_rate).astype(np.float64)
     k = RESIDUAL_COEFFS
     source, target = _cepstra(mapped)[:k], _cepstra(wanted)[:k]
-    _, path = dtw(X=source, Y=target, metric="euclidean")
-    speech_source, speech_target = _speech_mask(mapped), _speech_mask(wanted)
-    pairs = np.asarray([(i, j) for i, j in path[::-1] if speech_source[i] and speech_target[j]])
+    reading_s, person_s = timing
+    frame_s = HOP / RATE
+    times = np.arange(source.shape[1]) * frame_s
+    inside = times <= reading_s[-1]
+    matched = np.rint(np.interp(times[inside], reading_s, person_s) / frame_s).astype(int)
+    pairs = np.stack([np.flatnonzero(inside), matched], axis=1)
+    pairs = pairs[pairs[:, 1] < target.shape[1]]
+    pairs = pairs[_speech_mask(mapped)[pairs[:, 0]] & _speech_mask(wanted)[pairs[:, 1]]]
     if len(pairs) < RESIDUAL_MIN_PAIRS:
         return mapping
     keys = source[:, pairs[:, 0]].T
