@@ -591,9 +591,10 @@ def test_the_residual_codebook_brings_each_frame_nearer_the_persons() -> None:
 
 
 def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
-    """joe reads what a woman said; `content_timing` pairs the two recordings through Whisper's
-    encoder. Each word of joe's reading, carried over to her recording, lands on the same word
-    as she said it (word times from Whisper on each recording alone)."""
+    """joe reads what a man said; `content_timing` pairs the two recordings through Whisper's
+    encoder. Each word of joe's reading, carried over to the man's recording, lands on the same
+    word as he said it (word times from Whisper on each recording alone), across a 2 s pause of
+    his that joe's reading does not have."""
     import difflib
 
     from app.audio import resample
@@ -601,7 +602,7 @@ def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
     from app.engines import registry
 
     stt = registry.get_stt("base")
-    person, _ = _person("F_1069-133699-0000.flac")
+    person, _ = _person("M_1040-133433-0000.flac")
     heard = stt.transcribe(resample(person, RATE, 16_000))
     reading = np.concatenate(list(_joe().stream(heard.text)))
     rate = _joe().sample_rate
@@ -623,7 +624,7 @@ def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
             at = float(np.interp((ours.start + ours.end) / 2, reading_s, person_s))
             landed.append(theirs.start - 0.1 <= at <= theirs.end + 0.1)
     assert len(landed) >= 15, landed
-    assert np.mean(landed) >= 0.85, landed  # measured: all 22 matched words
+    assert np.mean(landed) >= 0.85, landed  # measured 0.96 (0.11 with the encoder's position left in)
 
 
 def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_path: Path) -> None:

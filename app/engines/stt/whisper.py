@@ -388,17 +388,23 @@ class WhisperEngine:
         """What was said, frame by frame: Whisper's encoder output for 16 kHz `audio` (its first
         CONTENT_MAX_SECONDS), one unit-length row per CONTENT_FRAME_SECONDS. The encoder was
         trained to hear words whoever says them, so two people's rows for the same sound lie near
-        each other where their spectra do not (what aligns a clone's reading with the person's)."""
+        each other where their spectra do not (what aligns a clone's reading with the person's).
+
+        The encoder's output also tells where in the window a frame is (its position embedding
+        survives to the last layer), which pulled an alignment of two recordings along the
+        diagonal: a man's 2 s pause that the reading lacked was not followed, and 3 of 28 words
+        landed where he said them. Less the encoder's output for silence of the same length (what
+        position alone gives), 27 of 28 did."""
         x = np.asarray(audio, dtype=np.float32).reshape(-1)[: int(CONTENT_MAX_SECONDS * SAMPLE_RATE)]
         if len(x) < int(4 * CONTENT_FRAME_SECONDS * SAMPLE_RATE):
             raise InvalidInput("Audio is too short to encode", param="file")
 
-        def encode() -> np.ndarray:
-            features = self._model.feature_extractor(x)
+        def encode(samples: np.ndarray) -> np.ndarray:
+            features = self._model.feature_extractor(samples)
             features = features[:, : features.shape[1] // 2 * 2]  # the encoder halves the frame rate
-            return np.asarray(self._model.encode(features))[0]
+            return np.asarray(self._model.encode(features))[0].astype(np.float64)
 
-        frames = call_lowered(encode, self._nice).astype(np.float64)
+        frames = call_lowered(lambda: encode(x) - encode(np.zeros_like(x)), self._nice)
         return frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-9)
 
     def _options(
