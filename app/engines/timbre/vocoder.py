@@ -70,9 +70,10 @@ RESIDUAL_NEAREST = 3
 RESIDUAL_MIN_PAIRS = 200  # ~2.3 s of aligned speech frames, or no residual
 # The corrections are averaged over this many frames (~60 ms): frame by frame they also changed
 # the sounds (WER 9% -> 24% on the 4 clones that lost most). With frames paired on their spectra
-# that took 13 frames (~150 ms) and half the similarity gain; paired by what was said (Whisper's
-# encoder, `with_residual`'s `timing`) the corrections belong to the right sounds and 5 frames
-# keep the words (docs/benchmarks.md "Paired by what was said").
+# that took 13 frames (~150 ms) and half the similarity gain. Paired by what was said (Whisper's
+# encoder, `with_residual`'s `timing`), on the 4 clones hardest to understand: 3 frames WER 15.1%,
+# 5 frames 9.5%, 7 frames 9.0% at less similarity; 19 speakers at 5: WER 6.9% mean (13 frames
+# on spectral pairs: 6.1%), one clone 19.6% (docs/benchmarks.md "Paired by what was said").
 RESIDUAL_SMOOTH_FRAMES = 5
 
 Mel = NDArray[np.float32]  # (N_MELS, frames), natural-log magnitude
