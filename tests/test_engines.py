@@ -118,8 +118,9 @@ def test_profile_round_trips_through_json() -> None:
     assert TimbreProfile.from_dict({"formant_alpha": 1.1, "future_field": 7}).formant_alpha == 1.1
     with pytest.raises(ValueError):
         TimbreProfile.from_dict({"version": 99})
-    with pytest.raises(ValueError):
-        TimbreProfile.from_dict({"mel_residual_smoothing": 5.5})
+    for not_whole in (5.5, "Infinity", float("nan")):
+        with pytest.raises(ValueError):
+            TimbreProfile.from_dict({"mel_residual_smoothing": not_whole})
     with pytest.raises(ValueError):
         TimbreProfile(eq_freqs_hz=(100.0,), eq_gains_db=())
     with pytest.raises(ValueError):

@@ -253,7 +253,7 @@ class TimbreProfile:
 
         def whole(name: str, fallback: int) -> int:
             value = number(name, fallback)
-            if value != int(value):
+            if not math.isfinite(value) or value != int(value):  # int(inf) would raise OverflowError
                 raise ValueError(f"{name} must be a whole number")
             return int(value)
 
