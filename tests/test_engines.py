@@ -373,6 +373,49 @@ def test_list_models(clean_registry: Any, tmp_path: Path) -> None:
     assert not any(m.loaded for m in models.values())
 
 
+def test_the_installed_vocoder_renders_what_its_checkpoint_does() -> None:
+    """Clones are rendered by the ONNX export `make install` made; it must say what the
+    checkpoint's own PyTorch generator says, at any length (the frame axis is free)."""
+    import torch
+
+    from app.engines.timbre import vocoder
+
+    speech = np.concatenate(list(registry.get_tts("joe").stream("The fish twisted and turned on the hook.")))
+    unchanged = vocoder.MelMapping((1.0,) * vocoder.N_MELS, (0.0,) * vocoder.N_MELS)
+    generator = vocoder.torch_generator()
+    for n in (len(speech), len(speech) // 3 + 77):  # two lengths, neither the traced one
+        x = speech[:n]
+        rendered = vocoder.render(x, RATE, unchanged)
+        with torch.inference_mode():
+            reference = generator(torch.from_numpy(vocoder.log_mel(x, RATE))[None]).reshape(-1).numpy()
+        reference = reference[: len(x)]
+        assert len(rendered) == len(x)
+        assert np.max(np.abs(rendered - reference)) < 1e-3 * np.max(np.abs(reference))
+        heard, said = vocoder.log_mel(rendered, RATE), vocoder.log_mel(x, RATE)
+        assert np.corrcoef(heard.ravel(), said.ravel())[0, 1] > 0.9  # the same speech, not noise
+
+
+def test_a_damaged_or_foreign_vocoder_export_is_refused(tmp_path: Path) -> None:
+    from app.engines.timbre import vocoder
+
+    installed = vocoder.installed_dir()
+    with pytest.raises(NotFound, match="not exported"):
+        vocoder._session(tmp_path)
+    shutil.copy(installed / vocoder.EXPORT_FILE, tmp_path / vocoder.EXPORT_FILE)
+    manifest = json.loads((installed / vocoder.EXPORT_MANIFEST).read_text())
+    (tmp_path / vocoder.EXPORT_MANIFEST).write_text(json.dumps({**manifest, "checkpoint_sha256": "0" * 64}))
+    with pytest.raises(NotFound, match="another checkpoint"):
+        vocoder._session(tmp_path)
+    (tmp_path / vocoder.EXPORT_MANIFEST).write_text(json.dumps(manifest))
+    with open(tmp_path / vocoder.EXPORT_FILE, "r+b") as model:
+        model.seek(-1000, os.SEEK_END)
+        byte = model.read(1)
+        model.seek(-1000, os.SEEK_END)
+        model.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(NotFound, match="checksum"):
+        vocoder._session(tmp_path)
+
+
 # --------------------------------------------------------------------------- whisper assembly
 
 

