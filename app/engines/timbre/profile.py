@@ -154,15 +154,7 @@ class TimbreProfile:
         band mapping (WORLD alone), "hifigan" keeps it."""
         if vocoder == "hifigan":
             return self
-        return replace(
-            self,
-            mel_scale=(),
-            mel_offset=(),
-            mel_mix=(),
-            mel_mix_centre=(),
-            mel_residual_keys=(),
-            mel_residual=(),
-        )
+        return replace(self.without_residual(), mel_scale=(), mel_offset=(), mel_mix=(), mel_mix_centre=())
 
     def without_residual(self) -> TimbreProfile:
         """The profile without its residual codebook (the band mapping and mix kept)."""
