@@ -54,8 +54,9 @@ FMAX = 8_000.0
 LOG_FLOOR = 1e-5
 CHECKPOINT = "generator_universal.pth.tar"
 CHECKPOINT_SHA256 = "771eaf4876485a35e25577563d390c262e23c2421e4a8c929eacfde34a5b7a60"
-# The generator runs in onnxruntime, exported from that checkpoint at install: 4 s of speech took
-# 3.4 s there against 4.7 s in PyTorch on 2 threads, same output to 3e-5 (bench/vocoder_speed.py).
+# The generator runs in onnxruntime, exported from that checkpoint at install: 8 s of speech took
+# 9.2 s there against 12.1 s in PyTorch (medians, 2 threads, a slow 2-core host), the same output
+# to 1e-4 (bench/vocoder_speed.py; docs/benchmarks.md "The vocoder in onnxruntime").
 EXPORT_FILE = "generator_universal.onnx"
 EXPORT_MANIFEST = "manifest.json"
 EXPORT_INPUT, EXPORT_OUTPUT = "mel", "audio"
