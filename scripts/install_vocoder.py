@@ -21,6 +21,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from app.core.errors import NotFound
 from app.engines.timbre.vocoder import (
     CHECKPOINT_SHA256,
     EXPORT_FILE,
@@ -29,6 +30,7 @@ from app.engines.timbre.vocoder import (
     EXPORT_OUTPUT,
     N_MELS,
     installed_dir,
+    read_export,
     torch_generator,
 )
 
@@ -37,15 +39,13 @@ EXAMPLE_FRAMES = 64  # the export traces one input; the frame axis stays free
 
 
 def installed(dest: Path) -> bool:
-    """True when dest holds an export of this checkpoint that matches its manifest."""
+    """True when dest holds an export of this checkpoint that matches its manifest (the check
+    the server makes when it loads the vocoder)."""
     try:
-        manifest = json.loads((dest / EXPORT_MANIFEST).read_text())
-        model = (dest / EXPORT_FILE).read_bytes()
-    except (OSError, ValueError):
+        read_export(dest)
+    except NotFound:
         return False
-    return manifest.get("checkpoint_sha256") == CHECKPOINT_SHA256 and hashlib.sha256(
-        model
-    ).hexdigest() == manifest.get("onnx_sha256")
+    return True
 
 
 def export() -> bytes:

@@ -36,6 +36,19 @@ def onnx_providers(device: str) -> list[str]:
     return [CPU_PROVIDER]
 
 
+def shared_cpu_options(threads: int | None = None) -> onnxruntime.SessionOptions:
+    """Session options for an engine that shares the cores with Whisper, WORLD and other
+    requests: no busy-waiting between ops, and (when `threads` is given) that many threads for
+    an op and one for the graph. Every other setting is onnxruntime's default (all graph
+    optimisations)."""
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
 def whisper_device(device: str) -> tuple[str, str]:
     """CTranslate2 (device, compute type) for Whisper: float16 on a GPU, int8 on the CPU."""
     if device != "cpu":

@@ -20,6 +20,7 @@ import onnxruntime
 
 from app.audio import resample
 from app.engines.base import Audio
+from app.engines.device import shared_cpu_options
 from app.engines.speaker.encoder import at_judging_level
 
 MODEL_FILE = "embedder.int8.onnx"
@@ -35,10 +36,7 @@ class DVectorEncoder:
         with importlib.resources.as_file(path) as model:
             hp = HParams()
             hp.apply_onnx_dvector_overrides(str(model))
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options = shared_cpu_options(threads)
             self.session = onnxruntime.InferenceSession(
                 str(model), sess_options=options, providers=["CPUExecutionProvider"]
             )

@@ -133,10 +133,9 @@ def installed_dir() -> Path:
     return Path(sys.prefix) / "share" / "chorus" / "hifigan"
 
 
-def _session(folder: Path) -> onnxruntime.InferenceSession:
-    """The exported generator, checked against its manifest and the checkpoint it came from."""
-    import onnxruntime
-
+def read_export(folder: Path) -> bytes:
+    """The exported generator in `folder`, checked against its manifest and the checkpoint it
+    came from (NotFound naming `make install` otherwise)."""
     try:
         manifest = json.loads((folder / EXPORT_MANIFEST).read_text())
         model = (folder / EXPORT_FILE).read_bytes()
@@ -148,13 +147,17 @@ def _session(folder: Path) -> onnxruntime.InferenceSession:
         )
     if hashlib.sha256(model).hexdigest() != manifest.get("onnx_sha256"):
         raise NotFound("The exported HiFi-GAN vocoder does not match its checksum; reinstall (make install)")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = THREADS
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # No busy-waiting between ops: cores are shared with WORLD, the encoders and other requests.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    return model
+
+
+def _session(folder: Path) -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    from app.engines.device import CPU_PROVIDER, shared_cpu_options
+
+    return onnxruntime.InferenceSession(
+        read_export(folder), sess_options=shared_cpu_options(THREADS), providers=[CPU_PROVIDER]
+    )
 
 
 def _load() -> onnxruntime.InferenceSession:

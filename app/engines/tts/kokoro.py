@@ -43,7 +43,7 @@ from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
 from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
-from app.engines.device import onnx_providers
+from app.engines.device import onnx_providers, shared_cpu_options
 from app.engines.languages import check_language, language_family
 from app.engines.phonemes import phonemize
 from app.engines.text import normalise_text, split_sentences
@@ -131,12 +131,7 @@ class KokoroEngine:
             raise NotFound(
                 f"The Kokoro model parts are corrupt (sha256 {digest[:12]}…); reinstall (make install)"
             )
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No busy-waiting between ops: cores are shared with Whisper, WORLD and other requests.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = shared_cpu_options(threads)
         # The graph also returns its per-token durations (word timestamps; app.engines.timing).
         model, self.duration_output = with_duration_output(blob, DURATION_TENSOR)
         self.session = onnxruntime.InferenceSession(

@@ -37,6 +37,7 @@ from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
 from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
+from app.engines.device import shared_cpu_options
 from app.engines.languages import check_language, language_family
 from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
@@ -81,12 +82,7 @@ class PiperEngine:
         self.config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
         with open(self.config_path, encoding="utf-8") as f:
             self.config_json: dict[str, object] = json.load(f)
-        options = onnxruntime.SessionOptions()
-        # No busy-waiting between ops: cores are shared with Whisper, WORLD and other requests.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        options = shared_cpu_options(threads)
         # The graph also returns its per-phoneme durations (word timestamps; app.engines.timing).
         model, self.duration_output = with_duration_output(self.model_path.read_bytes())
         session = onnxruntime.InferenceSession(
