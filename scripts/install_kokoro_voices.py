@@ -24,6 +24,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from app.engines.installed import engine_files
+
 PACKAGE = "kokoro-js"
 VERSION = "1.2.1"
 TARBALL_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
@@ -33,7 +35,7 @@ MANIFEST = "manifest.json"
 
 
 def default_dest() -> Path:
-    return Path(sys.prefix) / "share" / "chorus" / "kokoro" / "voices"
+    return engine_files("kokoro", "voices")
 
 
 def installed(dest: Path) -> bool:

@@ -78,9 +78,14 @@ def write(dest: Path, model: bytes) -> None:
     }
     for name, data in ((EXPORT_FILE, model), (EXPORT_MANIFEST, json.dumps(manifest, indent=1).encode())):
         with tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp:
-            tmp.write(data)
-        os.chmod(tmp.name, 0o644)  # read by the server's own user (the images run it as 10001)
-        os.replace(tmp.name, dest / name)
+            try:
+                tmp.write(data)
+                tmp.close()
+                os.chmod(tmp.name, 0o644)  # read by the server's own user (the images run it as 10001)
+                os.replace(tmp.name, dest / name)
+            except BaseException:  # a full disk or ^C leaves no stray temp file beside the export
+                Path(tmp.name).unlink(missing_ok=True)
+                raise
 
 
 def main() -> int:

@@ -416,6 +416,34 @@ def test_a_damaged_or_foreign_vocoder_export_is_refused(tmp_path: Path) -> None:
         vocoder._session(tmp_path)
 
 
+def test_an_interrupted_vocoder_export_leaves_the_installed_one_and_no_stray_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from app.engines.timbre import vocoder
+
+    spec = importlib.util.spec_from_file_location(
+        "install_vocoder", Path(__file__).resolve().parents[1] / "scripts" / "install_vocoder.py"
+    )
+    assert spec is not None and spec.loader is not None
+    installer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installer)
+    installed = vocoder.installed_dir()
+    for name in (vocoder.EXPORT_FILE, vocoder.EXPORT_MANIFEST):
+        shutil.copy(installed / name, tmp_path / name)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def disk_full(src: str, dst: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(installer.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        installer.write(tmp_path, b"a newer export that never lands")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert installer.installed(tmp_path)  # the export that was there still loads
+
+
 # --------------------------------------------------------------------------- whisper assembly
 
 

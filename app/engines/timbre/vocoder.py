@@ -31,7 +31,6 @@ import hashlib
 import importlib.util
 import io
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -41,6 +40,7 @@ from numpy.typing import NDArray
 
 from app.core.errors import NotFound
 from app.engines.cache import load_once, package_dir
+from app.engines.installed import engine_files
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -130,7 +130,7 @@ def torch_generator() -> torch.nn.Module:
 
 def installed_dir() -> Path:
     """Where `make install` puts the exported generator (the venv or image that runs Chorus)."""
-    return Path(sys.prefix) / "share" / "chorus" / "hifigan"
+    return engine_files("hifigan")
 
 
 def read_export(folder: Path) -> bytes:

@@ -25,7 +25,6 @@ import hashlib
 import importlib.resources
 import json
 import re
-import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
 from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
 from app.engines.device import onnx_providers, shared_cpu_options
+from app.engines.installed import engine_files
 from app.engines.languages import check_language, language_family
 from app.engines.phonemes import phonemize
 from app.engines.text import normalise_text, split_sentences
@@ -100,7 +100,7 @@ _CLAUSE = re.compile(r"(?<=[,;:、，；：])\s*")
 
 def voices_dir(settings: Settings) -> Path:
     """Where the voice packs are installed."""
-    return settings.kokoro_voices_dir or Path(sys.prefix) / "share" / "chorus" / "kokoro" / "voices"
+    return settings.kokoro_voices_dir or engine_files("kokoro", "voices")
 
 
 def model_parts() -> list[Path]:
