@@ -47,7 +47,7 @@ def create_app(
             gc.freeze()
         yield
         if handles is not None:
-            stop_background(handles)
+            stop_background(handles, settings)
 
     app = FastAPI(
         title="Chorus",

@@ -343,6 +343,34 @@ def test_embedded_job_threads_run_at_the_compute_priority(embedded_settings: Set
     assert thread_nice() == caller_nice  # the submitting (request) thread is untouched
 
 
+def test_stopping_the_embedded_server_mid_job_hands_the_job_to_the_next_start(tmp_path: Path) -> None:
+    """The embedded server stops (its lifespan ends) while a job runs: the stop does not wait
+    for the job to finish, the job goes back to pending with the interrupted attempt not
+    counted, nothing is charged; the next start runs it to the end and charges it once."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    settings = make_settings(tmp_path, job_retry_base_seconds=0.05)
+    upgrade(settings)
+    user = _new_user(settings)
+    try:
+        with TestClient(create_app(settings)):
+            job_id = _create(settings, user, credits=100, seconds=8)  # reports every 0.1 s
+            _wait_for(settings, job_id, lambda j: j.status == "processing" and j.progress >= 2)
+        stopped = _wait_for(settings, job_id, lambda j: True)  # the stop has returned
+        assert (stopped.status, stopped.attempts, stopped.progress) == ("pending", 0, 0)
+        with session_scope(settings) as session:
+            assert billing.balance(session, user).held == 100  # held, not spent
+        with TestClient(create_app(settings)):
+            job = _wait_for(settings, job_id, _final)
+        assert (job.status, job.attempts) == ("completed", 1)
+        _check_ledger(settings, user, 900)
+    finally:
+        reset_queues()
+        dispose_engines()
+
+
 def test_pending_jobs_lost_with_redis_are_reenqueued(served_settings: Settings) -> None:
     user = _new_user(served_settings)
     job_id = _create(served_settings, user, credits=100, seconds=0.2)

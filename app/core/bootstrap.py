@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.engines.cache import ModelJanitor
-from app.jobs.queue import get_queue
+from app.jobs.queue import get_queue, stop_queue
 from app.jobs.reconciler import ReconcilerThread, reconcile
 
 log = logging.getLogger("chorus")
@@ -38,7 +38,9 @@ def start_background(settings: Settings) -> BackgroundHandles:
         registry.warm_up(settings)
     get_queue(settings)  # create the in-process pool (embedded) or Redis client now
     try:
-        reconcile(settings)
+        # No grace for pending jobs at start: those a stopped process left (or lost) run now, and
+        # one another process is enqueueing at this moment runs once (claiming it is atomic).
+        reconcile(settings, pending_grace_seconds=0.0)
     except Exception:
         log.exception("start-up reconcile failed")
     thread = ReconcilerThread(settings, settings.reconcile_interval_seconds)
@@ -54,6 +56,7 @@ def model_janitor(settings: Settings) -> ModelJanitor:
     return ModelJanitor(ttl, min(60.0, max(1.0, ttl / 4)) if ttl > 0 else 3600.0)
 
 
-def stop_background(handles: BackgroundHandles) -> None:
+def stop_background(handles: BackgroundHandles, settings: Settings) -> None:
     handles.reconciler.stop()
     handles.janitor.stop()
+    stop_queue(settings)  # running in-process jobs go back to pending for the next start

@@ -40,9 +40,12 @@ JOB_QUEUES = (TTS_QUEUE, CLONE_QUEUE, GENERAL_QUEUE)  # queues that carry jobs-t
 JOB_FUNCTION = "app.jobs.runner.run_job"
 
 
-def _job_function() -> Callable[[int, Settings], None]:
+JobFunction = Callable[[int, Settings, threading.Event], None]  # (job id, settings, stopping)
+
+
+def _job_function() -> JobFunction:
     module, _, name = JOB_FUNCTION.rpartition(".")
-    function: Callable[[int, Settings], None] = getattr(importlib.import_module(module), name)
+    function: JobFunction = getattr(importlib.import_module(module), name)
     return function
 
 
@@ -78,7 +81,10 @@ class JobQueue(Protocol):
     def queued_ids(self) -> set[int]: ...
     def depth(self) -> int: ...
     def check(self) -> None: ...
-    def shutdown(self) -> None: ...
+    def shutdown(self) -> None:
+        """Let go of the queue. In-process: running jobs stop at their next progress report and
+        go back to pending (the next start runs them); this returns when they have."""
+        ...
 
 
 class InProcessQueue:
@@ -96,6 +102,7 @@ class InProcessQueue:
         )
         self._lock = threading.Lock()
         self._queued: dict[int, int] = {}
+        self._stopping = threading.Event()
 
     def enqueue(self, job_id: int, delay_seconds: float = 0.0, *, queue: str = GENERAL_QUEUE) -> None:
         """`queue` routes work between worker processes; one pool runs every kind."""
@@ -116,7 +123,7 @@ class InProcessQueue:
 
     def _run(self, job_id: int) -> None:
         try:
-            _job_function()(job_id, self.settings)
+            _job_function()(job_id, self.settings, self._stopping)
         except Exception:
             log.exception("job %s crashed", job_id)
         finally:
@@ -142,7 +149,10 @@ class InProcessQueue:
         return None
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Without the wait, a clone job kept the process (or the next test) busy for up to a
+        # minute; jobs not started yet stay pending in the table for the next start as well.
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RQQueue:
@@ -199,11 +209,15 @@ _queues: dict[tuple[str, ...], JobQueue] = {}
 _queues_lock = threading.Lock()
 
 
+def _queue_key(settings: Settings) -> tuple[str, ...]:
+    # In-process pools run jobs against their own database, so one pool per database.
+    return ("rq", settings.redis_url) if settings.redis_url else ("local", settings.resolved_database_url)
+
+
 def get_queue(settings: Settings | None = None) -> JobQueue:
     """The process's queue for these settings (created once)."""
     settings = settings or get_settings()
-    # In-process pools run jobs against their own database, so one pool per database.
-    key = ("rq", settings.redis_url) if settings.redis_url else ("local", settings.resolved_database_url)
+    key = _queue_key(settings)
     with _queues_lock:
         queue = _queues.get(key)
         if queue is None:
@@ -215,9 +229,19 @@ def get_queue(settings: Settings | None = None) -> JobQueue:
         return queue
 
 
+def stop_queue(settings: Settings) -> None:
+    """Shut down this database's queue (the app's lifespan ends); the next get_queue makes a new one."""
+    key = _queue_key(settings)
+    with _queues_lock:
+        queue = _queues.pop(key, None)
+    if queue is not None:
+        queue.shutdown()
+
+
 def reset_queues() -> None:
     """Shut every queue down (tests, process exit)."""
-    with _queues_lock:
-        for queue in _queues.values():
-            queue.shutdown()
+    with _queues_lock:  # shut down outside the lock: a job that is finishing may ask for a queue
+        queues = list(_queues.values())
         _queues.clear()
+    for queue in queues:
+        queue.shutdown()

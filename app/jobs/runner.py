@@ -24,6 +24,12 @@ class LeaseLost(Exception):
     job was cancelled): the work stops at its next progress report instead of running twice."""
 
 
+class WorkerStopping(Exception):
+    """The process running the job is shutting down (the embedded server stops): the work stops
+    at its next progress report and the job goes back to pending, this attempt not counted, for
+    the next start to run again, instead of holding the process open until the job is done."""
+
+
 class _Heartbeat(PeriodicThread):
     """Extends the job's lease while the work runs, so only a dead worker's lease expires; notes
     when the lease could not be extended because the job is no longer this attempt's."""
@@ -45,7 +51,9 @@ class _Heartbeat(PeriodicThread):
             self.stop()
 
 
-def run_job(job_id: int, settings: Settings | None = None) -> None:
+def run_job(job_id: int, settings: Settings | None = None, stopping: threading.Event | None = None) -> None:
+    """`stopping`: set when this process shuts down (the in-process queue's; RQ workers finish
+    their job on a warm shutdown, as RQ does)."""
     settings = settings or get_settings()
     with session_scope(settings) as session:
         if not service.claim(session, job_id, settings.job_lease_seconds):
@@ -64,6 +72,8 @@ def run_job(job_id: int, settings: Settings | None = None) -> None:
 
         def report_progress(pct: int) -> None:
             heartbeat.check()
+            if stopping is not None and stopping.is_set():
+                raise WorkerStopping(f"job {job_id} attempt {attempt}: the worker is shutting down")
             _report_progress(job_id, attempt, pct, settings)
 
         ctx = JobContext(
@@ -81,6 +91,10 @@ def run_job(job_id: int, settings: Settings | None = None) -> None:
             outcome = run(ctx)
     except LeaseLost as exc:
         log.warning("%s; stopping (another attempt or a cancel owns the job now)", exc)
+    except WorkerStopping as exc:
+        with session_scope(settings) as session:
+            released = service.release(session, job_id, attempt)
+        log.info("%s; %s", exc, "back to pending for the next start" if released else "no longer ours")
     except JobFailed as exc:
         _fail(job_id, attempt, str(exc), settings)
     except Exception as exc:

@@ -122,6 +122,23 @@ def requeue(
     return True
 
 
+def release(session: Session, job_id: int, attempt: int) -> bool:
+    """processing → pending without counting the attempt and without enqueueing: the worker is
+    shutting down, and the reconciler of the next start enqueues it (only the holder may)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JOB_PROCESSING, Job.attempts == attempt)
+        .values(
+            status=JOB_PENDING,
+            attempts=Job.attempts - 1,
+            progress=0,
+            lease_expires_at=None,
+            updated_at=utcnow(),
+        )
+    )
+    return affected_rows(result) == 1
+
+
 def mark_completed(
     session: Session,
     job_id: int,
