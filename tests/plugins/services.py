@@ -28,7 +28,18 @@ from app.jobs.queue import reset_queues
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHORUS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_TEST_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _redis_test_url() -> str:
+    """Database 13, or 13 + n for pytest-xdist's worker gw<n>: each worker flushes its own database
+    and its RQ workers take only its own jobs."""
+    base = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    root, _, db = base.rpartition("/")
+    return f"{root}/{int(db) + int(worker.removeprefix('gw'))}"
+
+
+REDIS_TEST_URL = _redis_test_url()
 TEST_SECRET = "test-secret-" + "x" * 32
 
 
