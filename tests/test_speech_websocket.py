@@ -3,6 +3,7 @@ real WebSocket (uvicorn on loopback, the `websockets` client)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -111,7 +112,10 @@ def test_a_bad_configuration_is_an_error_and_costs_nothing(
     account = live.make_user(credits=1000)
     with _socket(live, account) as ws:
         ws.send(json.dumps(config))
-        ws.send(json.dumps({"text": "Hello there.", "close": True}))
+        # The server may refuse the configuration and close before the text arrives (seen under
+        # load): the client's send then fails, and what the server said is still there to read.
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(json.dumps({"text": "Hello there.", "close": True}))
         _, messages = _until_closed(ws)
         assert ws.close_code == 1008
     error = messages[-1]
