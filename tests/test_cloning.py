@@ -435,6 +435,45 @@ def test_samples_of_two_people_fail_with_a_reason_and_cost_nothing(
     assert _credits(embedded, h) == 5000
 
 
+def test_deleting_a_voice_while_it_clones_stops_the_job_and_charges_nothing(
+    embedded: AppHarness, target: dict[str, Any]
+) -> None:
+    """The owner deletes the voice mid-clone: the clone job ends failed with the reason, the
+    credits it held come back, and the worker stops instead of finishing the clone and writing
+    its artifact and cleaned samples for a voice that no longer exists."""
+    from app.jobs.models import Job
+    from app.jobs.queue import get_queue
+    from tests.plugins.services import blob_files
+
+    account = embedded.make_user(credits=5000)
+    c, h = embedded.client, account.headers
+    r = c.post(
+        f"{V}/voice-profiles",
+        headers=h,
+        data={"name": "Changed my mind"},
+        files={"file": ("target.wav", target["a"], "audio/wav")},
+    )
+    assert r.status_code == 200, r.text
+    voice_id = r.json()["voice_id"]
+
+    def job() -> Job:
+        with session_scope(embedded.settings) as session:
+            row = session.query(Job).filter(Job.owner_id == account.user_id).one()
+            session.expunge(row)
+            return row
+
+    wait_until(job, lambda j: j.status == "processing" and j.progress >= 12, interval=0.1)
+    assert c.delete(f"{V}/voices/{voice_id}", headers=h).status_code == 204
+    stopped = job()
+    assert stopped.status == "failed"
+    assert stopped.error == "The voice was deleted before cloning finished"
+    assert _credits(embedded, h) == 5000
+    queue = get_queue(embedded.settings)
+    wait_until(queue.depth, lambda running: running == 0, interval=0.25)  # the worker let go
+    assert job().status == "failed" and _credits(embedded, h) == 5000
+    assert blob_files(embedded.settings) == []  # the upload went with the voice; nothing came after
+
+
 # --------------------------------------------------------------------------- real people
 
 LIBRISPEECH = Path(__file__).parent / "librispeech"

@@ -73,6 +73,7 @@ def _run(ctx: JobContext) -> JobOutcome:
         result = build_voice(samples, ctx.settings, ctx.report_progress, language=language)
     except DomainError as exc:
         raise JobFailed(exc.message) from exc
+    ctx.report_progress(93)  # stops here if the voice was deleted meanwhile: nothing is written
     for position, clean in enumerate(result.clean_samples):
         data = encode_audio(clean, result.sample_rate, "flac")
         store.put(clean_sample_key(voice_uuid, position), data, "audio/flac")

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.core.db import affected_rows, after_commit, is_digits, row_id, utcnow
 from app.core.errors import Forbidden, InvalidInput, NotFound
+from app.jobs.models import JOB_PENDING, JOB_PROCESSING, Job, JobKind
+from app.jobs.service import fail_job
 from app.storage import BlobStore
 from app.voices.models import CollectionVoice, Voice
 from app.voices.usage import voice_generations
@@ -191,11 +193,27 @@ def delete_voice(
     voice = get_changeable_voice(session, user_id, ref)
     voice.deleted_at = utcnow()
     remove_voice_everywhere(session, voice.id)
+    stop_building(session, voice.id)
     if not keep_files:
         prefix = voice_storage_prefix(voice)
         after_commit(session, lambda: store.delete_prefix(prefix))
     session.flush()
     return voice
+
+
+def stop_building(session: Session, voice_id: int) -> None:
+    """The clone job still building a deleted voice ends failed and its hold is released: the
+    user is not charged for a voice they deleted, and a worker running it stops at its next
+    progress report (its lease is no longer its own) instead of writing files for no voice."""
+    building = session.scalars(
+        select(Job.id).where(
+            Job.voice_id == voice_id,
+            Job.kind == JobKind.CLONE,
+            Job.status.in_((JOB_PENDING, JOB_PROCESSING)),
+        )
+    )
+    for job_id in list(building):
+        fail_job(session, job_id, "The voice was deleted before cloning finished")
 
 
 def remove_voice_everywhere(session: Session, voice_id: int) -> int:
