@@ -344,6 +344,18 @@ def test_chunked_conversion_has_no_clicks_at_joins(clones: dict[str, Any]) -> No
 # --------------------------------------------------------------------------- through HTTP
 
 
+def _start_clone(harness: AppHarness, headers: dict[str, str], name: str, wav: bytes) -> str:
+    """POST one sample to the native family's voice-profiles; the new voice's id (its clone job runs)."""
+    r = harness.client.post(
+        f"{V}/voice-profiles",
+        headers=headers,
+        data={"name": name},
+        files={"file": ("sample.wav", wav, "audio/wav")},
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["voice_id"])
+
+
 def _poll(harness: AppHarness, url: str, headers: dict[str, str]) -> dict[str, Any]:
     return wait_until(
         lambda: harness.client.get(url, headers=headers).json(),
@@ -372,15 +384,8 @@ def test_clone_through_http_speaks_like_the_speaker(embedded: AppHarness, target
     from app.storage import get_store
 
     account = embedded.make_user(credits=5000)
-    c, h = embedded.client, account.headers
-    r = c.post(
-        f"{V}/voice-profiles",
-        headers=h,
-        data={"name": "Target"},
-        files={"file": ("target.wav", target["a"], "audio/wav")},
-    )
-    assert r.status_code == 200, r.text
-    voice = _poll(embedded, f"{V}/voices/{r.json()['voice_id']}/status", h)
+    h = account.headers
+    voice = _poll(embedded, f"{V}/voices/{_start_clone(embedded, h, 'Target', target['a'])}/status", h)
     assert voice["status"] == "COMPLETED", voice
     similarity = voice["quality"]["similarity"]
     assert similarity is not None and 0.0 < similarity <= 1.0
@@ -447,14 +452,7 @@ def test_deleting_a_voice_while_it_clones_stops_the_job_and_charges_nothing(
 
     account = embedded.make_user(credits=5000)
     c, h = embedded.client, account.headers
-    r = c.post(
-        f"{V}/voice-profiles",
-        headers=h,
-        data={"name": "Changed my mind"},
-        files={"file": ("target.wav", target["a"], "audio/wav")},
-    )
-    assert r.status_code == 200, r.text
-    voice_id = r.json()["voice_id"]
+    voice_id = _start_clone(embedded, h, "Changed my mind", target["a"])
 
     def job() -> Job:
         with session_scope(embedded.settings) as session:
@@ -807,14 +805,8 @@ def test_a_noisy_upload_is_cleaned_before_cloning(embedded: AppHarness) -> None:
     noise *= np.sqrt(np.mean(np.square(upload)) / np.mean(np.square(noise))) / 10 ** (5 / 20)
     noisy = np.clip(upload + noise, -1, 1)
     account = embedded.make_user(credits=5000)
-    r = embedded.client.post(
-        f"{V}/voice-profiles",
-        headers=account.headers,
-        data={"name": "Noisy"},
-        files={"file": ("noisy.wav", encode_audio(noisy, RATE, "wav"), "audio/wav")},
-    )
-    assert r.status_code == 200, r.text
-    voice = _poll(embedded, f"{V}/voices/{r.json()['voice_id']}/status", account.headers)
+    voice_id = _start_clone(embedded, account.headers, "Noisy", encode_audio(noisy, RATE, "wav"))
+    voice = _poll(embedded, f"{V}/voices/{voice_id}/status", account.headers)
     assert voice["status"] == "COMPLETED", voice
     with session_scope(embedded.settings) as session:
         row = session.query(Voice).filter(Voice.voice_id == voice["voice_id"]).one()

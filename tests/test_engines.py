@@ -419,16 +419,10 @@ def test_a_damaged_or_foreign_vocoder_export_is_refused(tmp_path: Path) -> None:
 def test_an_interrupted_vocoder_export_leaves_the_installed_one_and_no_stray_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import importlib.util
-
     from app.engines.timbre import vocoder
+    from tests.plugins.scripts import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "install_vocoder", Path(__file__).resolve().parents[1] / "scripts" / "install_vocoder.py"
-    )
-    assert spec is not None and spec.loader is not None
-    installer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(installer)
+    installer = load_script("install_vocoder")
     installed = vocoder.installed_dir()
     for name in (vocoder.EXPORT_FILE, vocoder.EXPORT_MANIFEST):
         shutil.copy(installed / name, tmp_path / name)

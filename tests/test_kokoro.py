@@ -381,15 +381,9 @@ def test_a_voice_previews_in_its_own_language_and_old_voices_still_speak(
 
 
 def test_voice_packs_install_only_from_the_pinned_tarball(tmp_path: Any) -> None:
-    import importlib.util
-    from pathlib import Path
+    from tests.plugins.scripts import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "install_kokoro_voices", Path(__file__).resolve().parents[1] / "scripts" / "install_kokoro_voices.py"
-    )
-    assert spec is not None and spec.loader is not None
-    installer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(installer)
+    installer = load_script("install_kokoro_voices")
     dest = tmp_path / "voices"
     with pytest.raises(SystemExit, match="sha256"):
         installer.extract(b"not the kokoro-js tarball", dest)

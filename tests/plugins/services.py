@@ -36,6 +36,8 @@ def _redis_test_url() -> str:
     base = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     root, _, db = base.rpartition("/")
+    if not db.isdigit():  # a URL without a database number means database 0
+        root, db = base.rstrip("/"), "0"
     return f"{root}/{int(db) + int(worker.removeprefix('gw'))}"
 
 
