@@ -20,7 +20,7 @@ import onnxruntime
 
 from app.audio import resample
 from app.engines.base import Audio
-from app.engines.device import shared_cpu_options
+from app.engines.device import CPU_PROVIDER, shared_cpu_options
 from app.engines.speaker.encoder import at_judging_level
 
 MODEL_FILE = "embedder.int8.onnx"
@@ -38,7 +38,7 @@ class DVectorEncoder:
             hp.apply_onnx_dvector_overrides(str(model))
             options = shared_cpu_options(threads)
             self.session = onnxruntime.InferenceSession(
-                str(model), sess_options=options, providers=["CPUExecutionProvider"]
+                str(model), sess_options=options, providers=[CPU_PROVIDER]
             )
         self.rate = int(hp.sample_rate)
         self.n_fft = int(hp.dvector_n_fft)

@@ -37,7 +37,7 @@ from app.engines.base import Audio, Synthesizer
 from app.engines.cache import ModelSource, load_once
 from app.engines.catalogue import BuiltinVoice
 from app.engines.delivery import SentenceAudio, check_pitch, check_speed, deliver, residual_rate
-from app.engines.device import shared_cpu_options
+from app.engines.device import CPU_PROVIDER, shared_cpu_options
 from app.engines.languages import check_language, language_family
 from app.engines.text import normalise_text, split_sentences
 from app.engines.timbre.profile import TimbreProfile
@@ -85,9 +85,7 @@ class PiperEngine:
         options = shared_cpu_options(threads)
         # The graph also returns its per-phoneme durations (word timestamps; app.engines.timing).
         model, self.duration_output = with_duration_output(self.model_path.read_bytes())
-        session = onnxruntime.InferenceSession(
-            model, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = onnxruntime.InferenceSession(model, sess_options=options, providers=[CPU_PROVIDER])
         self.voice = PiperVoice(config=PiperConfig.from_dict(self.config_json), session=session)
         self.name = name or str(self.config_json.get("dataset") or self.model_path.stem)
         self.sentence_pause_s = sentence_pause_s
