@@ -17,13 +17,15 @@ Stages (progress in brackets):
 6b. mel mapping [88]: each log-mel band of the tuned clone's calibration reading is moved to
    the speaker's mean and spread, then its first cepstral coefficients are mixed half way to
    the speaker's covariance; then a residual codebook adds what those miss frame by frame,
-   learnt from parallel speech: Whisper transcribes the calibration part and the base reads it
-   (in the background from stage 4 on), Whisper's encoder pairs the reading with the person's
+   learnt from parallel speech: Whisper transcribes the start of the upload and the base reads
+   it (in the background from stage 4 on), Whisper's encoder pairs the reading with the person's
    speech by what was said, and the clone's reading is compared with the person's frame by
    frame. The clone's speech is then rendered by HiFi-GAN from that mel spectrogram
-   (app.engines.timbre.vocoder).
-7. score [92]: a different text, spoken through the real speaking path with the profile,
-   against the held-out audio -> `quality_similarity`; the base voice's score is kept too.
+   (app.engines.timbre.vocoder). The mapping is learnt twice: from the calibration part alone
+   for the score, and from the whole upload for the voice that is stored.
+7. score [92]: a different text, spoken through the real speaking path with the profile whose
+   mapping never heard the held-out audio, against that audio -> `quality_similarity`; the base
+   voice's score is kept too.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import SpeakerEmbedder
 from app.engines.timbre.profile import TimbreProfile
+from app.engines.timbre.vocoder import RESIDUAL_COEFFS
 from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
@@ -376,71 +379,90 @@ def content_timing(
 
 
 def _parallel_reading(
-    settings: Settings, speaker_calib: np.ndarray, rate: int, base: _Base, language: str | None
+    settings: Settings, speech: np.ndarray, rate: int, base: _Base, language: str | None
 ) -> ParallelSpeech | None:
-    """The base reading what the person said in the calibration part (Whisper's transcript),
-    WORLD-analysed: parallel speech for the residual codebook. None when the transcript is not
-    in the base's language or too short to pair, or Whisper is not available. At most the first
-    PARALLEL_SECONDS of the part are used."""
+    """The base reading what the person said in `speech` (Whisper's transcript), WORLD-analysed:
+    parallel speech for the residual codebook. None when the transcript is not in the base's
+    language or too short to pair, or Whisper is not available. At most the first
+    PARALLEL_SECONDS of `speech` are used."""
     from app.engines import registry
     from app.engines.languages import language_family
     from app.engines.timbre import world
 
     expected = language_family(language) if language else "en"
     limit = int(PARALLEL_SECONDS * rate)
-    if len(speaker_calib) > limit:  # cut at a pause just before the limit
-        speaker_calib = speaker_calib[: _quietest_near(speaker_calib, rate, limit, limit)]
+    if len(speech) > limit:  # cut at a pause just before the limit
+        speech = speech[: _quietest_near(speech, rate, limit, limit)]
     try:
         stt = registry.get_stt("base", settings)
-        heard = stt.transcribe(resample(speaker_calib, rate, 16_000))
+        heard = stt.transcribe(resample(speech, rate, 16_000))
         if heard.language is None or language_family(heard.language) != expected:
             return None
         if len(heard.text.split()) < READING_MIN_WORDS:
             return None
         reading = base.render(heard.text)  # a transcript the base cannot read raises here too
-        timing = content_timing(stt, reading, speaker_calib, rate)
+        timing = content_timing(stt, reading, speech, rate)
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no parallel reading of the sample for the residual codebook", exc_info=True)
         return None
-    return ParallelSpeech(speaker_calib, world.analyze(np.asarray(reading, dtype=np.float64), rate), timing)
+    return ParallelSpeech(speech, world.analyze(np.asarray(reading, dtype=np.float64), rate), timing)
+
+
+@dataclass
+class MelMappings:
+    """The tuned profile with its mel mapping learnt twice: `scored` from the calibration part
+    only (what the held-out score measures), `stored` from the whole upload (what the voice
+    keeps). The tuning chose the profile's shape without the held-out audio; the mapping is
+    statistics of the person's speech, which more speech estimates better."""
+
+    scored: TimbreProfile
+    stored: TimbreProfile
 
 
 def _with_mel_mapping(
     profile: TimbreProfile,
     tuner: _Tuner,
-    speaker_calib: np.ndarray,
     band_rate: int,
+    seen: np.ndarray,
+    upload: np.ndarray,
     parallel: ParallelSpeech | None = None,
-) -> TimbreProfile:
+) -> MelMappings:
     """The profile with the mel band mapping that moves the tuned clone's calibration reading
-    to the speaker's calibration part: band by band (mean and spread of each log-mel band), then
-    the bands together (covariance of the first cepstral coefficients). Measured on LibriSpeech
-    speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band 0.761 / 0.728 (14); band by
-    band 0.754 / 0.715, with the mix half way 0.765 / 0.740 (19; Resemblyzer / d-vector;
-    docs/benchmarks.md). With `parallel` (the base reading the speaker's own words), the
-    residual codebook: what those two still miss, frame by frame (docs/benchmarks.md "Parallel
-    speech")."""
+    to the person's speech: band by band (mean and spread of each log-mel band), then the bands
+    together (covariance of the first cepstral coefficients), learnt from `seen` (the upload with
+    its held-out parts silenced) for the score and from `upload` (all of it) for the voice.
+    Measured on LibriSpeech speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band
+    0.761 / 0.728 (14); band by band 0.754 / 0.715, with the mix half way 0.765 / 0.740 (19;
+    Resemblyzer / d-vector; docs/benchmarks.md). With `parallel` (the base reading the person's
+    own words, the start of `upload`), the residual codebook: what those two still miss, frame
+    by frame (docs/benchmarks.md "Parallel speech"); silenced frames pair with nothing, so the
+    scored codebook learns from the calibration part alone."""
     from app.engines.timbre import vocoder, world
     from app.engines.timbre.transformer import apply_profile
 
     clone_calib = world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
-    limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
-    mapping = vocoder.learn_mapping(clone_calib, speaker_calib, tuner.rate, limit)
-    if parallel is not None and mapping.mix:  # wideband, and enough speech for the mix
+    clone_reading = None
+    if parallel is not None:
         clone_reading = world.synthesize(apply_profile(parallel.reading, profile)).astype(np.float32)
-        mapping = vocoder.with_residual(
-            mapping, clone_reading, tuner.rate, parallel.speaker, tuner.rate, parallel.timing
+    limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
+
+    def fitted(person: np.ndarray) -> TimbreProfile:
+        mapping = vocoder.learn_mapping(clone_calib, person, tuner.rate, limit)
+        if parallel is not None and clone_reading is not None and mapping.mix:  # wideband, enough speech
+            rate = tuner.rate
+            mapping = vocoder.with_residual(mapping, clone_reading, rate, person, rate, parallel.timing)
+        return replace(
+            profile,
+            mel_scale=mapping.scale,
+            mel_offset=mapping.offset,
+            mel_mix=mapping.mix,
+            mel_mix_centre=mapping.centre,
+            mel_residual_keys=mapping.residual_keys,
+            mel_residual=mapping.residual,
+            mel_residual_smoothing=mapping.smoothing,
         )
-    return replace(
-        profile,
-        mel_scale=mapping.scale,
-        mel_offset=mapping.offset,
-        mel_mix=mapping.mix,
-        mel_mix_centre=mapping.centre,
-        mel_residual_keys=mapping.residual_keys,
-        mel_residual=mapping.residual,
-        mel_residual_smoothing=mapping.smoothing,
-    )
+
+    return MelMappings(scored=fitted(seen), stored=fitted(upload))
 
 
 # --------------------------------------------------------------------------- the job
@@ -545,16 +567,19 @@ def build_voice(
     base_scores = {b.label: cosine(encoder.embed(raw_calib[b.label], b.rate), calib_emb) for b in bases}
     base = max(bases, key=lambda b: base_scores[b.label])
     rate = base.rate
+    # The whole upload, and the same with its held-out parts silenced (what the score may learn from).
+    upload = _join([s.audio for s in prepared], work_rate)
+    seen = _join([np.concatenate([c, np.zeros_like(h)]) for c, h in parts], work_rate)
     if rate != work_rate:
         calib_parts = [resample(p, work_rate, rate) for p in calib_parts]
+        upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
     lap("base_voice", 30)
 
     # The base reads the test text in the background from here on: the statistics and the
     # tuning leave part of the second core idle (1.6 of 2 cores busy on average without it).
-    speaker_calib = _join(calib_parts, rate)
     with ThreadPoolExecutor(max_workers=3) as background:
         test_reading = background.submit(base.speak, TEST_TEXT)
-        parallel = background.submit(_parallel_reading, settings, speaker_calib, rate, base, language)
+        parallel = background.submit(_parallel_reading, settings, upload, rate, base, language)
         # Statistics: the speaker's (calibration part) on two threads while the tuner analyses
         # the base's calibration reading; a bank base's own statistics come from that analysis.
         band_rate = min(s.band_rate for s in prepared)
@@ -582,7 +607,7 @@ def build_voice(
         best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
         profile = best.profile(source, target)
         lap("tune", 85)
-        profile = _with_mel_mapping(profile, tuner, speaker_calib, band_rate, parallel.result())
+        mappings = _with_mel_mapping(profile, tuner, band_rate, seen, upload, parallel.result())
         lap("mel_mapping", 88)
 
         # Scored on a text the tuning never heard, against the held-out audio: the base voice as
@@ -590,7 +615,7 @@ def build_voice(
         # here two sentences at once), by both judges.
         base_sentences = test_reading.result()
         # Scored as it will speak: the mapping is stored either way, rendered as the operator chose.
-        spoken = profile.for_vocoder(settings.clone_vocoder)
+        spoken = mappings.scored.for_vocoder(settings.clone_vocoder)
         converted = list(background.map(lambda x: convert(x, rate, spoken), base_sentences))
     base_test, clone_test = np.concatenate(base_sentences), np.concatenate(converted)
     held_dvec = judge.embed(held_audio, work_rate)
@@ -619,6 +644,12 @@ def build_voice(
             "candidates": tuner.scores,
         },
         "statistics": {"speaker": target.summary(), "base": source.summary()},
+        # The score's mapping is learnt without the held-out audio, the stored one with it.
+        "mel_mapping": {
+            "scored_residual_entries": len(mappings.scored.mel_residual) // RESIDUAL_COEFFS,
+            "stored_residual_entries": len(mappings.stored.mel_residual) // RESIDUAL_COEFFS,
+            "stored_seconds": round(len(upload) / rate, 2),
+        },
         "samples": [
             {"seconds": round(len(s.audio) / work_rate, 2), "speech_seconds": round(s.speech_seconds, 2)}
             for s in prepared
@@ -627,9 +658,9 @@ def build_voice(
     }
     artifact: TimbreArtifact | KokoroCloneArtifact
     if base.piper_key is not None:
-        artifact = TimbreArtifact(base_voice=base.piper_key, profile=profile, details=details)
+        artifact = TimbreArtifact(base_voice=base.piper_key, profile=mappings.stored, details=details)
     else:
-        artifact = KokoroCloneArtifact(voices=base.blend, profile=profile, details=details)
+        artifact = KokoroCloneArtifact(voices=base.blend, profile=mappings.stored, details=details)
     log.info(
         "clone on %s: similarity %.3f (base %.3f), second judge %.3f (base %.3f), %s",
         base.label,

@@ -7,7 +7,7 @@ speech itself scores 0.896 / 0.880 (Resemblyzer / d-vector, 19 LibriSpeech speak
 HiFi-GAN's universal vocoder 0.884 / 0.867 (docs/benchmarks.md). A mel spectrogram also carries
 what the envelope EQ does not: how much each band moves. So a clone's speech goes, after WORLD,
 to an 80-band log-mel spectrogram, each band is moved to the person's mean and spread
-(`TimbreProfile.mel_scale` / `mel_offset`, learnt from the calibration part of the upload), and
+(`TimbreProfile.mel_scale` / `mel_offset`, learnt from the upload), and
 HiFi-GAN renders it. Then the bands move together as the person's do: the first MIX_COEFFS
 cepstral coefficients of each frame (the DCT of its log-mel, the spectral shape at the
 resolution of formants) are mixed so that their covariance moves toward the person's
