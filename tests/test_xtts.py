@@ -200,6 +200,31 @@ def test_clone_with_xtts_and_speak(xtts_dir: Path, speech, tmp_path: Path) -> No
     reset_engines()
 
 
+def test_an_xtts_clone_stopped_at_its_end_writes_nothing(xtts_dir: Path, speech, tmp_path: Path) -> None:
+    """A voice deleted as its XTTS clone finishes: the job reports progress once more before it
+    stores the latents (as the CPU path does), and a report is where a deleted voice's job
+    stops, so nothing is written under the deleted voice."""
+    from app.cloning.tasks import _run_xtts
+    from app.jobs.tasks import JobContext
+    from app.storage import get_store
+    from tests.plugins.services import blob_files
+
+    class VoiceDeleted(Exception):
+        pass
+
+    def report(pct: int) -> None:
+        if pct > 90:  # the latents are computed and scored (build_xtts_voice ends at 90)
+            raise VoiceDeleted
+
+    samples, rate = speech
+    settings = Settings(env="test", data_dir=tmp_path, clone_engine="xtts", xtts_model_dir=xtts_dir)
+    ctx = JobContext(1, 1, 1, {}, 1, settings, report)
+    decoded = [DecodedAudio(samples, rate, len(samples) / rate, "wav", rate)]
+    with pytest.raises(VoiceDeleted):
+        _run_xtts(ctx, get_store(settings), "deleted-voice", decoded, "en")
+    assert blob_files(settings) == []
+
+
 def test_clone_refuses_samples_without_speech(xtts_dir: Path, tmp_path: Path) -> None:
     from app.cloning.xtts import build_xtts_voice
 

@@ -96,6 +96,7 @@ def _run_xtts(
         latents, meta = build_xtts_voice(samples, ctx.settings, ctx.report_progress, language=language)
     except DomainError as exc:
         raise JobFailed(exc.message) from exc
+    ctx.report_progress(93)  # stops here if the voice was deleted meanwhile: nothing is written
     artifact = xtts_artifact(meta, latents_key=f"voices/{voice_uuid}/xtts_latents.pt")
     store.put(artifact.latents_key, latents, "application/octet-stream")
     key = artifact_key(voice_uuid)
