@@ -827,10 +827,8 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
     )
     profile = _profile(result)
     assert 32 * 20 <= len(profile.mel_residual) == len(profile.mel_residual_keys)
-    # The stored voice learnt from all of his upload, held-out part included.
-    learnt = result.artifact["mel_mapping"]
-    assert learnt["stored_seconds"] == pytest.approx(result.artifact["samples"][0]["seconds"], abs=0.05)
-    assert learnt["stored_residual_entries"] == len(profile.mel_residual) // 20
+    # The clone the job scored had a codebook of its own, learnt without the held-out part.
+    assert result.artifact["mel_mapping"]["scored_residual_entries"] >= 32
     stored = parse_artifact(result.artifact)
     without = replace(stored, profile=profile.without_residual())
     context = VoiceContext("clone", Settings(), lambda key: b"")

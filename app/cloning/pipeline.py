@@ -440,6 +440,7 @@ def _with_mel_mapping(
     from app.engines.timbre import vocoder, world
     from app.engines.timbre.transformer import apply_profile
 
+    rate = tuner.rate
     clone_calib = world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
     clone_reading = None
     if parallel is not None:
@@ -447,20 +448,10 @@ def _with_mel_mapping(
     limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
 
     def fitted(person: np.ndarray) -> TimbreProfile:
-        mapping = vocoder.learn_mapping(clone_calib, person, tuner.rate, limit)
+        mapping = vocoder.learn_mapping(clone_calib, person, rate, limit)
         if parallel is not None and clone_reading is not None and mapping.mix:  # wideband, enough speech
-            rate = tuner.rate
             mapping = vocoder.with_residual(mapping, clone_reading, rate, person, rate, parallel.timing)
-        return replace(
-            profile,
-            mel_scale=mapping.scale,
-            mel_offset=mapping.offset,
-            mel_mix=mapping.mix,
-            mel_mix_centre=mapping.centre,
-            mel_residual_keys=mapping.residual_keys,
-            mel_residual=mapping.residual,
-            mel_residual_smoothing=mapping.smoothing,
-        )
+        return profile.with_mel_mapping(mapping)
 
     return MelMappings(scored=fitted(seen), stored=fitted(upload))
 
@@ -644,12 +635,9 @@ def build_voice(
             "candidates": tuner.scores,
         },
         "statistics": {"speaker": target.summary(), "base": source.summary()},
-        # The score's mapping is learnt without the held-out audio, the stored one with it.
-        "mel_mapping": {
-            "scored_residual_entries": len(mappings.scored.mel_residual) // RESIDUAL_COEFFS,
-            "stored_residual_entries": len(mappings.stored.mel_residual) // RESIDUAL_COEFFS,
-            "stored_seconds": round(len(upload) / rate, 2),
-        },
+        # The scored clone's codebook (learnt without the held-out audio; the stored one is the
+        # artifact's profile).
+        "mel_mapping": {"scored_residual_entries": len(mappings.scored.mel_residual) // RESIDUAL_COEFFS},
         "samples": [
             {"seconds": round(len(s.audio) / work_rate, 2), "speech_seconds": round(s.speech_seconds, 2)}
             for s in prepared

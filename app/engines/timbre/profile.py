@@ -179,6 +179,19 @@ class TimbreProfile:
             self.mel_residual_smoothing,
         )
 
+    def with_mel_mapping(self, mapping: MelMapping) -> TimbreProfile:
+        """The profile rendering through `mapping` (the inverse of `mel_mapping`)."""
+        return replace(
+            self,
+            mel_scale=mapping.scale,
+            mel_offset=mapping.offset,
+            mel_mix=mapping.mix,
+            mel_mix_centre=mapping.centre,
+            mel_residual_keys=mapping.residual_keys,
+            mel_residual=mapping.residual,
+            mel_residual_smoothing=mapping.smoothing,
+        )
+
     def map_f0(self, f0: np.ndarray) -> np.ndarray:
         """Map an F0 track (Hz, 0 = unvoiced) to the target voice."""
         voiced = f0 > 0
