@@ -186,6 +186,25 @@ def test_samples_of_different_speakers_are_named() -> None:
         check_same_speaker([*same, other])
 
 
+def test_joe_is_chosen_over_the_bank_s_blend_only_when_clearly_nearer_the_person() -> None:
+    """Raw similarity before the transfer is a weak guide: joe's reading varies by ~0.01 from take
+    to take, and a real speaker whose joe reading won by that much was cloned far better on the
+    blend. joe stays a candidate: nearer by a clear margin, or with no bank installed, he is chosen."""
+    from app.cloning.pipeline import _Base, choose_base
+
+    joe = _Base("joe", RATE, lambda text: [], piper_key="joe")
+    blend = _Base(
+        "am_liam 0.55 + bm_george 0.45",
+        24_000,
+        lambda text: [],
+        blend=(("am_liam", 0.55), ("bm_george", 0.45)),
+    )
+    assert choose_base([joe, blend], {"joe": 0.620, blend.label: 0.605}) is blend
+    assert choose_base([joe, blend], {"joe": 0.560, blend.label: 0.605}) is blend
+    assert choose_base([joe, blend], {"joe": 0.700, blend.label: 0.600}) is joe
+    assert choose_base([joe], {"joe": 0.500}) is joe
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
