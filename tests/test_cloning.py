@@ -717,7 +717,8 @@ def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
     heard = stt.transcribe(resample(person, RATE, 16_000))
     reading = np.concatenate(list(_joe().stream(heard.text)))
     rate = _joe().sample_rate
-    reading_s, person_s = content_timing(stt, reading, resample(person, RATE, rate), rate)
+    person_frames = stt.content_frames(resample(person, RATE, 16_000))
+    reading_s, person_s = content_timing(stt, reading, rate, person_frames)
     assert np.all(np.diff(reading_s) > 0) and np.all(np.diff(person_s) >= -1e-9)
 
     def words(audio: np.ndarray, at: int) -> list[Any]:
@@ -739,17 +740,19 @@ def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
 
 
 def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_path: Path) -> None:
-    """The clone job's parallel speech: a 20 s calibration part is cut at a pause before 9 s,
-    transcribed, and read by the base voice; speech in another language than the clone's gets
-    none (the base could not read it), so the clone is built without the residual."""
+    """The clone job's parallel speech: a 20 s upload is cut at a pause before 9 s, transcribed,
+    and read by the base voice; speech in another language than the clone's gets none (the base
+    could not read it), so the clone is built without the residual."""
     from app.cloning import pipeline
 
     settings = _test_settings(tmp_path)
     person, _ = _person("F_1069-133699-0000.flac")
     long_calib = np.tile(person, 3)[: 20 * RATE]
     base = pipeline._piper_base("joe", settings)
-    found = pipeline._parallel_reading(settings, long_calib, RATE, base, None)
-    assert found is not None
+    heard = pipeline.hear_upload(settings, long_calib, RATE, None)
+    found = pipeline._parallel_reading(settings, heard, base)
+    assert heard is not None and found is not None
+    assert len(heard.text.split()) >= pipeline.READING_MIN_WORDS
     assert 8.5 * RATE <= len(found.speaker) <= pipeline.PARALLEL_SECONDS * RATE
     assert np.array_equal(found.speaker, long_calib[: len(found.speaker)])
     read_seconds = found.reading.n_samples / found.reading.sample_rate
@@ -757,7 +760,8 @@ def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_pat
     reading_s, speaker_s = found.timing  # the reading paired with her speech, start to end
     assert reading_s[-1] == pytest.approx(read_seconds, abs=0.05)
     assert speaker_s[-1] == pytest.approx(len(found.speaker) / RATE, abs=0.05)
-    assert pipeline._parallel_reading(settings, long_calib, RATE, base, "fr") is None
+    assert pipeline.hear_upload(settings, long_calib, RATE, "fr") is None
+    assert pipeline._parallel_reading(settings, None, base) is None
 
 
 @pytest.mark.slow

@@ -354,30 +354,41 @@ def tune(
 
 
 @dataclass
+class HeardSpeech:
+    """What the person says at the start of the upload, as Whisper heard it: the text for the
+    base voice to read, and the encoder frames to pair that reading with the person's speech."""
+
+    speech: np.ndarray  # at most PARALLEL_SECONDS of the upload's start, cut at a pause
+    rate: int
+    text: str
+    frames: np.ndarray  # Whisper's encoder frames of `speech` (StreamingWhisper.content_frames)
+
+
+@dataclass
 class ParallelSpeech:
     """The person's words and the base voice reading them (WORLD-analysed), paired in time."""
 
-    speaker: np.ndarray  # the part of the speaker's calibration audio that was transcribed
+    speaker: np.ndarray  # the part of the speaker's upload that was transcribed, at the base's rate
     reading: WorldFeatures
     timing: tuple[np.ndarray, np.ndarray]  # seconds into the reading, seconds into `speaker`
 
 
 def content_timing(
-    stt: WhisperEngine, reading: np.ndarray, speaker: np.ndarray, rate: int
+    stt: WhisperEngine, reading: np.ndarray, rate: int, speaker_frames: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """When the reading says what the speaker said: dynamic time warping of the two recordings'
-    Whisper encoder frames (what was said, whoever said it) by cosine distance. Returns (seconds
-    into the reading, seconds into `speaker`), a point per encoder frame of the reading, both
-    rising. Aligned on their spectra instead (cepstra, after the mel mapping) a clone's sounds
-    were often paired with the person's neighbouring ones: its residual then blurred the words
+    """When the reading says what the speaker said: dynamic time warping of the reading's Whisper
+    encoder frames against the speaker's (`speaker_frames`, WhisperEngine.content_frames: what
+    was said, whoever said it) by cosine distance. Returns (seconds into the reading, seconds
+    into the speaker's recording), a point per encoder frame of the reading, both rising.
+    Aligned on their spectra instead (cepstra, after the mel mapping) a clone's sounds were often
+    paired with the person's neighbouring ones: its residual then blurred the words
     (docs/benchmarks.md "Paired by what was said")."""
     from librosa.sequence import dtw
 
     from app.engines.stt.whisper import CONTENT_FRAME_SECONDS
 
     ours = stt.content_frames(resample(reading, rate, 16_000))
-    theirs = stt.content_frames(resample(speaker, rate, 16_000))
-    _, path = dtw(X=ours.T, Y=theirs.T, metric="cosine")
+    _, path = dtw(X=ours.T, Y=speaker_frames.T, metric="cosine")
     frames = np.arange(len(ours))
     matched = np.bincount(path[:, 0], weights=path[:, 1], minlength=len(ours)) / np.maximum(
         np.bincount(path[:, 0], minlength=len(ours)), 1
@@ -385,34 +396,54 @@ def content_timing(
     return frames * CONTENT_FRAME_SECONDS, matched * CONTENT_FRAME_SECONDS
 
 
-def _parallel_reading(
-    settings: Settings, speech: np.ndarray, rate: int, base: _Base, language: str | None
-) -> ParallelSpeech | None:
-    """The base reading what the person said in `speech` (Whisper's transcript), WORLD-analysed:
-    parallel speech for the residual codebook. None when the transcript is not in the base's
-    language or too short to pair, or Whisper is not available. At most the first
-    PARALLEL_SECONDS of `speech` are used."""
+def hear_upload(
+    settings: Settings, upload: np.ndarray, rate: int, language: str | None
+) -> HeardSpeech | None:
+    """Whisper's transcript and encoder frames of the upload's start (at most PARALLEL_SECONDS,
+    cut at a pause): what the base will read for the residual codebook. Needs no base voice, so
+    the job runs it while the bases read. None when the transcript is not in the clone's
+    language or too short to pair, or Whisper is not available."""
     from app.engines import registry
     from app.engines.languages import language_family
-    from app.engines.timbre import world
 
     expected = language_family(language) if language else "en"
     limit = int(PARALLEL_SECONDS * rate)
+    speech = upload
     if len(speech) > limit:  # cut at a pause just before the limit
         speech = speech[: _quietest_near(speech, rate, limit, limit)]
     try:
         stt = registry.get_stt("base", settings)
-        heard = stt.transcribe(resample(speech, rate, 16_000))
+        heard_audio = resample(speech, rate, 16_000)
+        heard = stt.transcribe(heard_audio)
         if heard.language is None or language_family(heard.language) != expected:
             return None
         if len(heard.text.split()) < READING_MIN_WORDS:
             return None
+        frames = stt.content_frames(heard_audio)
+    except Exception:  # the residual is an improvement, never a reason for a clone to fail
+        log.warning("no transcript of the sample for the residual codebook", exc_info=True)
+        return None
+    return HeardSpeech(speech, rate, heard.text, frames)
+
+
+def _parallel_reading(settings: Settings, heard: HeardSpeech | None, base: _Base) -> ParallelSpeech | None:
+    """The base reading what the person said (`heard`), WORLD-analysed and paired with the
+    person's speech: parallel speech for the residual codebook. None without a transcript, or
+    when the base cannot read it."""
+    from app.engines import registry
+    from app.engines.timbre import world
+
+    if heard is None:
+        return None
+    try:
+        stt = registry.get_stt("base", settings)
         reading = base.render(heard.text)  # a transcript the base cannot read raises here too
-        timing = content_timing(stt, reading, speech, rate)
+        timing = content_timing(stt, reading, base.rate, heard.frames)
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no parallel reading of the sample for the residual codebook", exc_info=True)
         return None
-    return ParallelSpeech(speech, world.analyze(np.asarray(reading, dtype=np.float64), rate), timing)
+    speech = resample(heard.speech, heard.rate, base.rate) if heard.rate != base.rate else heard.speech
+    return ParallelSpeech(speech, world.analyze(np.asarray(reading, dtype=np.float64), base.rate), timing)
 
 
 @dataclass
@@ -559,6 +590,15 @@ def build_voice(
     held_emb = encoder.embed(held_audio, work_rate)
     lap("embed", 22)
 
+    # The whole upload, and the same with its held-out parts silenced (what the score may learn from).
+    upload = _join([s.audio for s in prepared], work_rate)
+    seen = _join([np.concatenate([c, np.zeros_like(h)]) for c, h in parts], work_rate)
+    # Whisper hears the start of the upload while the bases read (the residual's parallel speech
+    # waits on it, and it needs no base); the pool takes nothing more.
+    hearing = ThreadPoolExecutor(max_workers=1)
+    heard = hearing.submit(hear_upload, settings, upload, work_rate, language)
+    hearing.shutdown(wait=False)
+
     # The base: joe (and installed Piper voices of the language) or the nearest blend of the
     # voice bank, by their readings of the calibration text (choose_base).
     bases = [_piper_base(key, settings) for key in base_candidates(settings, language)]
@@ -571,9 +611,6 @@ def build_voice(
     base_scores = {b.label: cosine(encoder.embed(raw_calib[b.label], b.rate), calib_emb) for b in bases}
     base = choose_base(bases, base_scores)
     rate = base.rate
-    # The whole upload, and the same with its held-out parts silenced (what the score may learn from).
-    upload = _join([s.audio for s in prepared], work_rate)
-    seen = _join([np.concatenate([c, np.zeros_like(h)]) for c, h in parts], work_rate)
     if rate != work_rate:
         calib_parts = [resample(p, work_rate, rate) for p in calib_parts]
         upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
@@ -583,7 +620,7 @@ def build_voice(
     # tuning leave part of the second core idle (1.6 of 2 cores busy on average without it).
     with ThreadPoolExecutor(max_workers=3) as background:
         test_reading = background.submit(base.speak, TEST_TEXT)
-        parallel = background.submit(_parallel_reading, settings, upload, rate, base, language)
+        parallel = background.submit(lambda: _parallel_reading(settings, heard.result(), base))
         # Statistics: the speaker's (calibration part) on two threads while the tuner analyses
         # the base's calibration reading; a bank base's own statistics come from that analysis.
         band_rate = min(s.band_rate for s in prepared)
