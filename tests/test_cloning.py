@@ -740,28 +740,30 @@ def test_a_reading_is_paired_with_the_person_by_what_was_said() -> None:
 
 
 def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_path: Path) -> None:
-    """The clone job's parallel speech: a 20 s upload is cut at a pause before 9 s, transcribed,
-    and read by the base voice; speech in another language than the clone's gets none (the base
-    could not read it), so the clone is built without the residual."""
+    """The clone job's parallel speech: a 20 s upload is cut at a pause before 9 s and
+    transcribed; the base voice's reading of the transcript is paired with her speech from start
+    to end. Speech in another language than the clone's gets no transcript (the base could not
+    read it), so the clone is built without the residual."""
     from app.cloning import pipeline
 
     settings = _test_settings(tmp_path)
     person, _ = _person("F_1069-133699-0000.flac")
     long_calib = np.tile(person, 3)[: 20 * RATE]
-    base = pipeline._piper_base("joe", settings)
     heard = pipeline.hear_upload(settings, long_calib, RATE, None)
-    found = pipeline._parallel_reading(settings, heard, base)
-    assert heard is not None and found is not None
-    assert len(heard.text.split()) >= pipeline.READING_MIN_WORDS
-    assert 8.5 * RATE <= len(found.speaker) <= pipeline.PARALLEL_SECONDS * RATE
-    assert np.array_equal(found.speaker, long_calib[: len(found.speaker)])
-    read_seconds = found.reading.n_samples / found.reading.sample_rate
-    assert 0.5 * len(found.speaker) / RATE < read_seconds < 2.0 * len(found.speaker) / RATE
-    reading_s, speaker_s = found.timing  # the reading paired with her speech, start to end
+    assert heard is not None and len(heard.text.split()) >= pipeline.READING_MIN_WORDS
+    speech = heard.speech_at(RATE)
+    assert 8.5 * RATE <= len(speech) <= pipeline.PARALLEL_SECONDS * RATE
+    assert np.array_equal(speech, long_calib[: len(speech)])
+    joe = _joe()
+    reading = np.concatenate(list(joe.stream(heard.text)))
+    read_seconds = len(reading) / joe.sample_rate
+    assert 0.5 * len(speech) / RATE < read_seconds < 2.0 * len(speech) / RATE
+    timing = pipeline.reading_timing(settings, heard, reading, joe.sample_rate)
+    assert timing is not None
+    reading_s, speaker_s = timing  # the reading paired with her speech, start to end
     assert reading_s[-1] == pytest.approx(read_seconds, abs=0.05)
-    assert speaker_s[-1] == pytest.approx(len(found.speaker) / RATE, abs=0.05)
+    assert speaker_s[-1] == pytest.approx(len(speech) / RATE, abs=0.05)
     assert pipeline.hear_upload(settings, long_calib, RATE, "fr") is None
-    assert pipeline._parallel_reading(settings, None, base) is None
 
 
 @pytest.mark.slow

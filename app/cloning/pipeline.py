@@ -361,7 +361,10 @@ class HeardSpeech:
     speech: np.ndarray  # at most PARALLEL_SECONDS of the upload's start, cut at a pause
     rate: int
     text: str
-    frames: np.ndarray  # Whisper's encoder frames of `speech` (StreamingWhisper.content_frames)
+    frames: np.ndarray  # Whisper's encoder frames of `speech` (WhisperEngine.content_frames)
+
+    def speech_at(self, rate: int) -> np.ndarray:
+        return self.speech if rate == self.rate else resample(self.speech, self.rate, rate)
 
 
 @dataclass
@@ -426,24 +429,18 @@ def hear_upload(
     return HeardSpeech(speech, rate, heard.text, frames)
 
 
-def _parallel_reading(settings: Settings, heard: HeardSpeech | None, base: _Base) -> ParallelSpeech | None:
-    """The base reading what the person said (`heard`), WORLD-analysed and paired with the
-    person's speech: parallel speech for the residual codebook. None without a transcript, or
-    when the base cannot read it."""
+def reading_timing(
+    settings: Settings, heard: HeardSpeech, reading: np.ndarray, rate: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The base's reading of what the person said (`heard`) paired with the person's speech
+    (content_timing): parallel speech for the residual codebook. None when it cannot be paired."""
     from app.engines import registry
-    from app.engines.timbre import world
 
-    if heard is None:
-        return None
     try:
-        stt = registry.get_stt("base", settings)
-        reading = base.render(heard.text)  # a transcript the base cannot read raises here too
-        timing = content_timing(stt, reading, base.rate, heard.frames)
+        return content_timing(registry.get_stt("base", settings), reading, rate, heard.frames)
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no parallel reading of the sample for the residual codebook", exc_info=True)
         return None
-    speech = resample(heard.speech, heard.rate, base.rate) if heard.rate != base.rate else heard.speech
-    return ParallelSpeech(speech, world.analyze(np.asarray(reading, dtype=np.float64), base.rate), timing)
 
 
 @dataclass
@@ -543,6 +540,22 @@ def _bank_base(
     return _Base(label, SAMPLE_RATE, lambda text: list(voice.stream(text)), blend=blend)
 
 
+def _read_all(bases: list[_Base], text: str) -> list[np.ndarray]:
+    """Each base reading `text`, all at once."""
+    with ThreadPoolExecutor(max_workers=len(bases)) as pool:
+        return list(pool.map(lambda b: b.render(text), bases))
+
+
+def _speaker_stats(parts: list[np.ndarray], rate: int, at_rate: int, band_rate: int) -> VoiceStats:
+    """The speaker's statistics from the calibration parts, analysed at `at_rate` (the base's)."""
+    if at_rate != rate:
+        parts = [resample(p, rate, at_rate) for p in parts]
+    try:
+        return voice_stats(parts, at_rate, band_rate=band_rate)
+    except ValueError as exc:
+        raise InvalidInput("The samples have too little voiced speech to learn the voice from") from exc
+
+
 def build_voice(
     samples: list[DecodedAudio],
     settings: Settings,
@@ -593,47 +606,54 @@ def build_voice(
     # The whole upload, and the same with its held-out parts silenced (what the score may learn from).
     upload = _join([s.audio for s in prepared], work_rate)
     seen = _join([np.concatenate([c, np.zeros_like(h)]) for c, h in parts], work_rate)
-    # Whisper hears the start of the upload while the bases read (the residual's parallel speech
-    # waits on it, and it needs no base); the pool takes nothing more.
-    hearing = ThreadPoolExecutor(max_workers=1)
-    heard = hearing.submit(hear_upload, settings, upload, work_rate, language)
-    hearing.shutdown(wait=False)
-
-    # The base: joe (and installed Piper voices of the language) or the nearest blend of the
-    # voice bank, by their readings of the calibration text (choose_base).
     bases = [_piper_base(key, settings) for key in base_candidates(settings, language)]
     bank = _bank_base(settings, encoder, calib_emb, language)
     bases += [bank] if bank is not None else []
-    # The candidates read at once: a Piper voice's reading (~0.7 s) fits beside the bank's.
-    with ThreadPoolExecutor(max_workers=len(bases)) as pool:
-        readings = list(pool.map(lambda b: b.render(CALIBRATION_TEXT), bases))
-    raw_calib = {b.label: audio for b, audio in zip(bases, readings, strict=True)}
-    base_scores = {b.label: cosine(encoder.embed(raw_calib[b.label], b.rate), calib_emb) for b in bases}
-    base = choose_base(bases, base_scores)
-    rate = base.rate
-    if rate != work_rate:
-        calib_parts = [resample(p, work_rate, rate) for p in calib_parts]
-        upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
-    lap("base_voice", 30)
+    band_rate = min(s.band_rate for s in prepared)
 
-    # The base reads the test text in the background from here on: the statistics and the
-    # tuning leave part of the second core idle (1.6 of 2 cores busy on average without it).
     with ThreadPoolExecutor(max_workers=3) as background:
-        test_reading = background.submit(base.speak, TEST_TEXT)
-        parallel = background.submit(lambda: _parallel_reading(settings, heard.result(), base))
-        # Statistics: the speaker's (calibration part) on two threads while the tuner analyses
-        # the base's calibration reading; a bank base's own statistics come from that analysis.
-        band_rate = min(s.band_rate for s in prepared)
-        tuner_job = background.submit(_Tuner, raw_calib[base.label], rate, calib_emb, encoder)
+        # The speaker's statistics (calibration part, two threads) while Whisper hears the start
+        # of the upload; at the rate of the bank, the base nearly every clone takes (and again at
+        # the chosen base's rate if it is another).
+        likely_rate = bases[-1].rate
+        target_job = background.submit(_speaker_stats, calib_parts, work_rate, likely_rate, band_rate)
+        heard = hear_upload(settings, upload, work_rate, language)
+        # The bases read the person's own words when Whisper heard enough of them: that one
+        # reading is what the tuner converts and the residual's parallel speech. Otherwise (a few
+        # words, another language, no Whisper) they read the calibration text, and there is no
+        # residual. A Piper voice's reading (~0.3 s) fits beside the bank's.
         try:
-            target = voice_stats(calib_parts, rate, band_rate=band_rate)
-        except ValueError as exc:
-            raise InvalidInput("The samples have too little voiced speech to learn the voice from") from exc
+            readings = _read_all(bases, heard.text if heard is not None else CALIBRATION_TEXT)
+        except Exception:
+            if heard is None:
+                raise
+            log.warning("a base could not read the transcript; reading the calibration text", exc_info=True)
+            heard, readings = None, _read_all(bases, CALIBRATION_TEXT)
+        raw = {b.label: audio for b, audio in zip(bases, readings, strict=True)}
+        base_scores = {b.label: cosine(encoder.embed(raw[b.label], b.rate), calib_emb) for b in bases}
+        base = choose_base(bases, base_scores)
+        rate = base.rate
+        if rate != work_rate:
+            upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
+        lap("base_voice", 30)
+
+        # The base reads the test text in the background from here on, while the tuner analyses
+        # its reading (a bank base's own statistics come from that analysis) and the reading is
+        # paired with the person's words.
+        test_reading = background.submit(base.speak, TEST_TEXT)
+        tuner_job = background.submit(_Tuner, raw[base.label], rate, calib_emb, encoder)
+        timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
+        target = target_job.result()
+        if rate != likely_rate:
+            target = _speaker_stats(calib_parts, work_rate, rate, band_rate)
         tuner = tuner_job.result()
+        parallel = None
+        if heard is not None and timing is not None:
+            parallel = ParallelSpeech(heard.speech_at(rate), tuner.feats, timing)
         if base.piper_key is not None:
             source = source_stats(base.piper_key, registry.get_piper_engine(base.piper_key, settings))
         else:
-            source = features_stats(raw_calib[base.label], tuner.feats)
+            source = features_stats(raw[base.label], tuner.feats)
         lap("statistics", 42)
 
         derived = _derived_builtins(base.piper_key) if base.piper_key else []
@@ -648,7 +668,7 @@ def build_voice(
         best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
         profile = best.profile(source, target)
         lap("tune", 85)
-        mappings = _with_mel_mapping(profile, tuner, band_rate, seen, upload, parallel.result())
+        mappings = _with_mel_mapping(profile, tuner, band_rate, seen, upload, parallel)
         lap("mel_mapping", 88)
 
         # Scored on a text the tuning never heard, against the held-out audio: the base voice as
