@@ -764,6 +764,9 @@ def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_pat
     assert reading_s[-1] == pytest.approx(read_seconds, abs=0.05)
     assert speaker_s[-1] == pytest.approx(len(speech) / RATE, abs=0.05)
     assert pipeline.hear_upload(settings, long_calib, RATE, "fr") is None
+    # Four words ("Chapter 99, the law."): too few to pair; the bases read the calibration text.
+    few_words, _ = _person("M_1034-121119-0000.flac")
+    assert pipeline.hear_upload(settings, few_words, RATE, None) is None
 
 
 @pytest.mark.slow
@@ -851,6 +854,7 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
         lambda p: None,
     )
     profile = _profile(result)
+    assert result.artifact["tuning"]["reading"] == "transcript"  # tuned on his words read by the base
     assert 32 * 20 <= len(profile.mel_residual) == len(profile.mel_residual_keys)
     # The clone the job scored had a codebook of its own, learnt without the held-out part.
     assert result.artifact["mel_mapping"]["scored_residual_entries"] >= 32

@@ -5,25 +5,30 @@ Stages (progress in brackets):
 2. embed [22]: speaker embedding per sample; refuse samples of different speakers. The last
    ~30% of every sample (>= 2 s) is held out; only the rest is used to estimate and tune,
    so the quality score is measured on audio the tuning never saw.
-3. base voice [30]: the voice bank's blend nearest the speaker, or a Piper voice (joe, or an
-   operator-installed one of the language) whose own reading of the calibration text is nearer
-   the speaker than the blend's by a margin (PIPER_BASE_MARGIN).
-4. statistics [36, 42]: base voice (once per process) and speaker (calibration part).
+3. base voice [30]: Whisper transcribes the start of the upload (<= PARALLEL_SECONDS; the
+   speaker's statistics are computed meanwhile) and each candidate base reads those words, or
+   the calibration text when Whisper heard fewer than READING_MIN_WORDS of the clone's language.
+   The base is the voice bank's blend nearest the speaker, or a Piper voice (joe, or an
+   operator-installed one of the language) whose reading is nearer the speaker than the blend's
+   by a margin (PIPER_BASE_MARGIN).
+4. statistics [42]: the base's reading is WORLD-analysed once (its statistics for a bank base;
+   a Piper base's come from SOURCE_PASSAGE, once per process) and paired with the person's
+   speech by what was said (Whisper's encoder frames, dynamic time warping); the base reads the
+   test text in the background from here on.
 5. nearest built-in [50]: the derived built-in voices (profiles on the same base) scored on
-   the calibration passage; their warp shapes also seed the search, so a clone may start
-   from e.g. "ava" while its profile stays relative to the base voice's raw output.
-6. tune [50-85]: the calibration passage is synthesized and analysed once; candidate
-   profiles (formant warps, EQ strength and detail, breathiness) are applied to it and
-   scored by speaker-encoder cosine to the calibration audio. The best one wins.
-6b. mel mapping [88]: each log-mel band of the tuned clone's calibration reading is moved to
-   the speaker's mean and spread, then its first cepstral coefficients are mixed half way to
-   the speaker's covariance; then a residual codebook adds what those miss frame by frame,
-   learnt from parallel speech: Whisper transcribes the start of the upload and the base reads
-   it (in the background from stage 4 on), Whisper's encoder pairs the reading with the person's
-   speech by what was said, and the clone's reading is compared with the person's frame by
-   frame. The clone's speech is then rendered by HiFi-GAN from that mel spectrogram
-   (app.engines.timbre.vocoder). The mapping is learnt twice: from the calibration part alone
-   for the score, and from the whole upload for the voice that is stored.
+   the base's reading; their warp shapes also seed the search, so a clone may start from e.g.
+   "ava" while its profile stays relative to the base voice's raw output.
+6. tune [50-85]: candidate profiles (formant warps, EQ strength and detail, breathiness) are
+   applied to the analysed reading and scored by speaker-encoder cosine to the calibration
+   audio. The best one wins.
+6b. mel mapping [88]: each log-mel band of the tuned clone's reading is moved to the speaker's
+   mean and spread, then its first cepstral coefficients are mixed half way to the speaker's
+   covariance; then a residual codebook adds what those miss frame by frame, learnt from the
+   same reading as parallel speech: the clone's reading is compared with the person's speech
+   frame by frame where stage 4 paired them. The clone's speech is then rendered by HiFi-GAN
+   from that mel spectrogram (app.engines.timbre.vocoder). The mapping is learnt twice: from
+   the calibration part alone for the score, and from the whole upload for the voice that is
+   stored.
 7. score [92]: a different text, spoken through the real speaking path with the profile whose
    mapping never heard the held-out audio, against that audio -> `quality_similarity`; the base
    voice's score is kept too.
@@ -699,6 +704,8 @@ def build_voice(
         },
         "tuning": {
             "base": base.label,
+            # What the bases read, tuned on: the person's own words, or the calibration text.
+            "reading": "transcript" if heard is not None else "calibration text",
             "chosen": best.label(),
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},

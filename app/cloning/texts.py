@@ -2,7 +2,8 @@
 
 Three different texts, so that nothing is scored on what it was tuned on:
 - SOURCE_PASSAGE (~30 s): the base voice's own statistics (F0, long-term envelope, formants).
-- CALIBRATION_TEXT (~6 s): converted once per candidate profile while tuning.
+- CALIBRATION_TEXT (~6 s): converted once per candidate profile while tuning, when the upload
+  holds too few words to read the person's own (app.cloning.pipeline.hear_upload).
 - TEST_TEXT (~8 s): spoken with the finished voice and compared with the held-out audio. Four
   sentences: with two (~4 s) the score was too noisy to tell the clone from its base (the test
   speaker's clone scored 0.722 against the base's 0.731 with two, and above it with four).
