@@ -467,10 +467,11 @@ def _with_mel_mapping(
     upload: np.ndarray,
     parallel: ParallelSpeech | None = None,
 ) -> MelMappings:
-    """The profile with the mel band mapping that moves the tuned clone's calibration reading
-    to the person's speech: band by band (mean and spread of each log-mel band), then the bands
-    together (covariance of the first cepstral coefficients), learnt from `seen` (the upload with
-    its held-out parts silenced) for the score and from `upload` (all of it) for the voice.
+    """The profile with the mel band mapping that moves the tuned clone's reading (the tuner's:
+    the person's words or the calibration text) to the person's speech: band by band (mean and
+    spread of each log-mel band), then the bands together (covariance of the first cepstral
+    coefficients), learnt from `seen` (the upload with its held-out parts silenced) for the score
+    and from `upload` (all of it) for the voice.
     Measured on LibriSpeech speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band
     0.761 / 0.728 (14); band by band 0.754 / 0.715, with the mix half way 0.765 / 0.740 (19;
     Resemblyzer / d-vector; docs/benchmarks.md). With `parallel` (the base reading the person's
@@ -483,8 +484,10 @@ def _with_mel_mapping(
     rate = tuner.rate
     clone_calib = world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
     clone_reading = None
-    if parallel is not None:
-        clone_reading = world.synthesize(apply_profile(parallel.reading, profile)).astype(np.float32)
+    if parallel is not None:  # in the job, the tuner's own reading: converted once
+        same = parallel.reading is tuner.feats
+        clone_reading = clone_calib if same else world.synthesize(apply_profile(parallel.reading, profile))
+        clone_reading = clone_reading.astype(np.float32)
     limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
 
     def fitted(person: np.ndarray) -> TimbreProfile:
