@@ -669,7 +669,7 @@ def test_the_voice_learns_its_mapping_from_the_whole_upload_and_the_score_withou
     tuner = pipeline._Tuner(calib, RATE, np.zeros(256), registry.get_speaker_encoder())
     seconds = len(upload) / RATE
     timing = (np.array([0.0, seconds]), np.array([0.0, seconds]))
-    parallel = pipeline.ParallelSpeech(upload, base_reading, timing)
+    parallel = pipeline.ParallelSpeech(base_reading, timing)
     seen = np.concatenate([calib, np.zeros_like(held)])
     mappings = pipeline._with_mel_mapping(profile, tuner, 16_000, seen, upload, parallel)
     assert mappings.scored.mel_residual and mappings.stored.mel_residual
@@ -751,7 +751,7 @@ def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_pat
     long_calib = np.tile(person, 3)[: 20 * RATE]
     heard = pipeline.hear_upload(settings, long_calib, RATE, None)
     assert heard is not None and len(heard.text.split()) >= pipeline.READING_MIN_WORDS
-    speech = heard.speech_at(RATE)
+    speech = heard.speech
     assert 8.5 * RATE <= len(speech) <= pipeline.PARALLEL_SECONDS * RATE
     assert np.array_equal(speech, long_calib[: len(speech)])
     joe = _joe()

@@ -64,11 +64,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_VOICE = "joe"
-# A Piper base wins over the voice bank's blend only when its reading of the calibration text is
-# this much nearer the speaker. Raw similarity before the transfer is a weak guide to the finished
-# clone: joe's reading varies by ~0.01 from take to take (Piper's sampling noise) and won a real
-# speaker by that much, whose clone on the blend then scored 0.89 against 0.81 on joe; on six real
-# speakers cloned on both, the blend's clone was as good or better on every one (docs/benchmarks.md).
+# A Piper base wins over the voice bank's blend only when its reading (of the person's words or
+# the calibration text) is this much nearer the speaker. Raw similarity before the transfer is a
+# weak guide to the finished clone: joe's reading varies by ~0.01 from take to take (Piper's
+# sampling noise) and won a real speaker by that much, whose clone on the blend then scored 0.89
+# against 0.81 on joe; on six real speakers cloned on both, the blend's clone was as good or
+# better on every one (docs/benchmarks.md).
 PIPER_BASE_MARGIN = 0.05
 WORK_RATE = 22_050  # samples are decoded at the base voices' rate (Piper joe)
 TARGET_LUFS = -20.0
@@ -364,21 +365,17 @@ class HeardSpeech:
     base voice to read, and the encoder frames to pair that reading with the person's speech."""
 
     speech: np.ndarray  # at most PARALLEL_SECONDS of the upload's start, cut at a pause
-    rate: int
     text: str
     frames: np.ndarray  # Whisper's encoder frames of `speech` (WhisperEngine.content_frames)
-
-    def speech_at(self, rate: int) -> np.ndarray:
-        return self.speech if rate == self.rate else resample(self.speech, self.rate, rate)
 
 
 @dataclass
 class ParallelSpeech:
-    """The person's words and the base voice reading them (WORLD-analysed), paired in time."""
+    """The base voice reading the person's words (WORLD-analysed), paired in time with the
+    upload's start, where the person said them."""
 
-    speaker: np.ndarray  # the part of the speaker's upload that was transcribed, at the base's rate
     reading: WorldFeatures
-    timing: tuple[np.ndarray, np.ndarray]  # seconds into the reading, seconds into `speaker`
+    timing: tuple[np.ndarray, np.ndarray]  # seconds into the reading, seconds into the upload
 
 
 def content_timing(
@@ -408,9 +405,9 @@ def hear_upload(
     settings: Settings, upload: np.ndarray, rate: int, language: str | None
 ) -> HeardSpeech | None:
     """Whisper's transcript and encoder frames of the upload's start (at most PARALLEL_SECONDS,
-    cut at a pause): what the base will read for the residual codebook. Needs no base voice, so
-    the job runs it while the bases read. None when the transcript is not in the clone's
-    language or too short to pair, or Whisper is not available."""
+    cut at a pause): what the bases read, the tuner converts and the residual codebook pairs.
+    None when the transcript is not in the clone's language or too short to pair, or Whisper is
+    not available."""
     from app.engines import registry
     from app.engines.languages import language_family
 
@@ -431,7 +428,7 @@ def hear_upload(
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no transcript of the sample for the residual codebook", exc_info=True)
         return None
-    return HeardSpeech(speech, rate, heard.text, frames)
+    return HeardSpeech(speech, heard.text, frames)
 
 
 def reading_timing(
@@ -621,8 +618,8 @@ def build_voice(
 
     with ThreadPoolExecutor(max_workers=3) as background:
         # The speaker's statistics (calibration part, two threads) while Whisper hears the start
-        # of the upload; at the rate of the bank, the base nearly every clone takes (and again at
-        # the chosen base's rate if it is another).
+        # of the upload; at the rate of the last candidate (the bank's blend when installed, the
+        # base nearly every clone takes), and again at the chosen base's rate if it differs.
         likely_rate = bases[-1].rate
         target_job = background.submit(_speaker_stats, calib_parts, work_rate, likely_rate, band_rate)
         heard = hear_upload(settings, upload, work_rate, language)
@@ -657,7 +654,7 @@ def build_voice(
         tuner = tuner_job.result()
         parallel = None
         if heard is not None and timing is not None:
-            parallel = ParallelSpeech(heard.speech_at(rate), tuner.feats, timing)
+            parallel = ParallelSpeech(tuner.feats, timing)
         if base.piper_key is not None:
             source = source_stats(base.piper_key, registry.get_piper_engine(base.piper_key, settings))
         else:
