@@ -205,6 +205,20 @@ def test_joe_is_chosen_over_the_bank_s_blend_only_when_clearly_nearer_the_person
     assert choose_base([joe], {"joe": 0.500}) is joe
 
 
+def test_only_the_pitch_moves_by_world_when_the_blend_read_the_person_s_own_words() -> None:
+    """The mel mapping learnt from the bank's blend reading what the person said moves the
+    envelope; the warp/EQ/breathiness search runs where the mapping does less."""
+    from app.cloning.pipeline import _Base, searches_envelope
+
+    joe = _Base("joe", RATE, lambda text: [], piper_key="joe")
+    blend = _Base("af_heart 1.00", 24_000, lambda text: [], blend=(("af_heart", 1.0),))
+    assert not searches_envelope(blend, True, 16_000, "hifigan")  # LibriSpeech: 16 kHz, wideband
+    assert searches_envelope(blend, False, 48_000, "hifigan")  # the calibration text: other words
+    assert searches_envelope(joe, True, 48_000, "hifigan")  # joe reshaped (a woman's clone)
+    assert searches_envelope(blend, True, 8_000, "hifigan")  # a phone call: no mix above 4 kHz
+    assert searches_envelope(blend, True, 48_000, "world")  # rendered by WORLD alone
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
@@ -250,7 +264,6 @@ def test_progress_moves_through_every_stage(clones: dict[str, Any]) -> None:
     assert seen == sorted(seen), seen
     for stage in (12, 22, 30, 42, 50, 85, 92):
         assert stage in seen, (stage, seen)
-    assert len(set(seen)) >= 10
     timings = clones["single"].artifact["timings"]
     assert set(timings) >= {"prepare", "embed", "base_voice", "statistics", "tune", "score"}
 
@@ -855,6 +868,10 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
     )
     profile = _profile(result)
     assert result.artifact["tuning"]["reading"] == "transcript"  # tuned on his words read by the base
+    # The mapping learnt from them moves the envelope: WORLD moves only his pitch (no search).
+    assert result.artifact["tuning"]["chosen"] == "pitch only"
+    assert profile.formant_alpha == 1.0 and not profile.eq_gains_db and profile.breathiness == 0.0
+    assert profile.f0_target_mean_hz is not None and profile.f0_target_mean_hz != profile.f0_source_mean_hz
     assert 32 * 20 <= len(profile.mel_residual) == len(profile.mel_residual_keys)
     # The clone the job scored had a codebook of its own, learnt without the held-out part.
     assert result.artifact["mel_mapping"]["scored_residual_entries"] >= 32

@@ -153,6 +153,20 @@ def test_convert_shifts_f0_and_keeps_level() -> None:
     assert len(fast) == pytest.approx(len(x) / 2, abs=2)
 
 
+def test_a_conversion_analysed_ahead_is_the_same_conversion() -> None:
+    """The clone job's score analyses its test sentences before the profile exists: converting
+    them afterwards must be exactly what the speaking path's convert() makes."""
+    from app.engines.timbre.transformer import analyse, convert, convert_analysed
+
+    x = _vowelish(1.0, 110, 150)
+    profile = TimbreProfile(f0_shift_semitones=-3, formant_alpha=0.95, breathiness=0.2)
+    np.testing.assert_array_equal(convert_analysed(x, analyse(x, RATE), profile), convert(x, RATE, profile))
+    blip = x[: int(0.01 * RATE)]  # too short to analyse: silence of its length, as convert() gives
+    assert analyse(blip, RATE) is None
+    np.testing.assert_array_equal(convert_analysed(blip, None, profile), convert(blip, RATE, profile))
+    assert not convert(blip, RATE, profile).any()
+
+
 def _join_jump_ratio(y: np.ndarray, joins: list[int]) -> float:
     """Max sample-to-sample jump within 1 ms of the joins over the max jump anywhere else."""
     d = np.abs(np.diff(y.astype(np.float64)))

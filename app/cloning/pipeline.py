@@ -13,14 +13,16 @@ Stages (progress in brackets):
    by a margin (PIPER_BASE_MARGIN).
 4. statistics [42]: the base's reading is WORLD-analysed once (its statistics for a bank base;
    a Piper base's come from SOURCE_PASSAGE, once per process) and paired with the person's
-   speech by what was said (Whisper's encoder frames, dynamic time warping); the base reads the
-   test text in the background from here on.
+   speech by what was said (Whisper's encoder frames, dynamic time warping). The test text is
+   read (by the bank's blend from stage 3 on) and WORLD-analysed in the background meanwhile.
 5. nearest built-in [50]: the derived built-in voices (profiles on the same base) scored on
    the base's reading; their warp shapes also seed the search, so a clone may start from e.g.
    "ava" while its profile stays relative to the base voice's raw output.
-6. tune [50-85]: candidate profiles (formant warps, EQ strength and detail, breathiness) are
-   applied to the analysed reading and scored by speaker-encoder cosine to the calibration
-   audio. The best one wins.
+6. tune [50-85]: the profile moves the base's pitch to the person's. Where the mel mapping
+   (6b) does less than usual (`searches_envelope`: the calibration text, a Piper base, a
+   narrowband upload, WORLD rendering alone), candidate profiles (formant warps, EQ strength and
+   detail, breathiness) are applied to the analysed reading and scored by speaker-encoder
+   cosine to the calibration audio, and the best one wins.
 6b. mel mapping [88]: each log-mel band of the tuned clone's reading is moved to the speaker's
    mean and spread, then its first cepstral coefficients are mixed half way to the speaker's
    covariance; then a residual codebook adds what those miss frame by frame, learnt from the
@@ -53,7 +55,7 @@ from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import SpeakerEmbedder
 from app.engines.timbre.profile import TimbreProfile
-from app.engines.timbre.vocoder import RESIDUAL_COEFFS
+from app.engines.timbre.vocoder import FMAX, RESIDUAL_COEFFS
 from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ READING_MIN_WORDS = 8  # a transcript shorter than this pairs too few frames for
 # The residual codebook learns from at most this much of the calibration part: 6-9 s gave 350-700
 # frame pairs on the LibriSpeech uploads; a longer part costs transcription, reading and analysis.
 PARALLEL_SECONDS = 9.0
+PITCH_ONLY = "pitch only"  # the profile when the mel mapping alone moves the envelope (no search)
 
 Progress = Callable[[int], None]
 
@@ -545,10 +548,31 @@ def _bank_base(
     return _Base(label, SAMPLE_RATE, lambda text: list(voice.stream(text)), blend=blend)
 
 
+def searches_envelope(base: _Base, paired: bool, band_rate: int, vocoder: str) -> bool:
+    """Whether the tuner searches the warp, EQ and breathiness (`tune`), or only the pitch moves
+    by WORLD (PITCH_ONLY). When the bank's blend read the person's own words (`paired`: parallel
+    speech), the mel mapping learnt from the two side by side moves the envelope, and the search
+    added nothing after it (docs/benchmarks.md "The search after the mapping") while it cost ~2.7 s
+    of the job. The search stays where the mapping does less: a Piper base (joe reshaped for a
+    woman), the calibration text (other words than the person's: the mapping's statistics then
+    compare different sounds), a narrowband upload (the mapping leaves the bands above its
+    limit and the mix out), or the clone rendered by WORLD alone (CHORUS_CLONE_VOCODER=world)."""
+    wideband = band_rate / 2.0 >= FMAX
+    return not (paired and base.blend and wideband and vocoder == "hifigan")
+
+
 def _read_all(bases: list[_Base], text: str) -> list[np.ndarray]:
     """Each base reading `text`, all at once."""
     with ThreadPoolExecutor(max_workers=len(bases)) as pool:
         return list(pool.map(lambda b: b.render(text), bases))
+
+
+def _read_test_text(base: _Base) -> list[tuple[np.ndarray, WorldFeatures | None]]:
+    """The base reading TEST_TEXT, each sentence with the WORLD analysis the speaking path makes
+    of it (transformer.analyse): what the score converts with the finished profile."""
+    from app.engines.timbre.transformer import analyse
+
+    return [(sentence, analyse(sentence, base.rate)) for sentence in base.speak(TEST_TEXT)]
 
 
 def _speaker_stats(parts: list[np.ndarray], rate: int, at_rate: int, band_rate: int) -> VoiceStats:
@@ -571,7 +595,7 @@ def build_voice(
     """The whole clone; raises InvalidInput with a message a person can act on."""
     from app.engines import registry
     from app.engines.speaker import cosine
-    from app.engines.timbre.transformer import convert
+    from app.engines.timbre.transformer import convert_analysed
     from app.engines.tts.kokoro import KokoroCloneArtifact
     from app.engines.tts.piper import TimbreArtifact
 
@@ -627,6 +651,11 @@ def build_voice(
         # reading is what the tuner converts and the residual's parallel speech. Otherwise (a few
         # words, another language, no Whisper) they read the calibration text, and there is no
         # residual. A Piper voice's reading (~0.3 s) fits beside the bank's.
+        # The bank's blend, the base nearly every clone takes, reads the test text from here on
+        # and WORLD-analyses it as the speaking path would, beside the readings, the tuner and
+        # the pairing, so that the score at the end only converts it (another base chosen reads
+        # it again below).
+        early_test = background.submit(_read_test_text, bank) if bank is not None else None
         try:
             readings = _read_all(bases, heard.text if heard is not None else CALIBRATION_TEXT)
         except Exception:
@@ -642,10 +671,11 @@ def build_voice(
             upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
         lap("base_voice", 30)
 
-        # The base reads the test text in the background from here on, while the tuner analyses
-        # its reading (a bank base's own statistics come from that analysis) and the reading is
-        # paired with the person's words.
-        test_reading = background.submit(base.speak, TEST_TEXT)
+        # The tuner analyses the base's reading (a bank base's own statistics come from that
+        # analysis) while the reading is paired with the person's words.
+        test_reading = early_test if base is bank and early_test is not None else None
+        if test_reading is None:
+            test_reading = background.submit(_read_test_text, base)
         tuner_job = background.submit(_Tuner, raw[base.label], rate, calib_emb, encoder)
         timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
         target = target_job.result()
@@ -670,20 +700,26 @@ def build_voice(
             nearest = base.blend[0][0]
         lap("nearest_builtin", 50)
 
-        best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
-        profile = best.profile(source, target)
+        searched = searches_envelope(base, parallel is not None, band_rate, settings.clone_vocoder)
+        if not searched:
+            best = _Candidate(alpha=1.0, eq_strength=0.0)
+            profile = best.profile(source, target)
+            calib_score = tuner.score(profile, PITCH_ONLY)
+        else:
+            best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
+            profile = best.profile(source, target)
         lap("tune", 85)
         mappings = _with_mel_mapping(profile, tuner, band_rate, seen, upload, parallel)
         lap("mel_mapping", 88)
 
         # Scored on a text the tuning never heard, against the held-out audio: the base voice as
         # it is, and through the profile sentence by sentence (as the speaking path converts it,
-        # here two sentences at once), by both judges.
-        base_sentences = test_reading.result()
+        # here three sentences at once), by both judges.
+        test_sentences = test_reading.result()
         # Scored as it will speak: the mapping is stored either way, rendered as the operator chose.
         spoken = mappings.scored.for_vocoder(settings.clone_vocoder)
-        converted = list(background.map(lambda x: convert(x, rate, spoken), base_sentences))
-    base_test, clone_test = np.concatenate(base_sentences), np.concatenate(converted)
+        converted = list(background.map(lambda s: convert_analysed(s[0], s[1], spoken), test_sentences))
+    base_test, clone_test = np.concatenate([s[0] for s in test_sentences]), np.concatenate(converted)
     held_dvec = judge.embed(held_audio, work_rate)
     base_sim = cosine(encoder.embed(base_test, rate), held_emb)
     clone_sim = cosine(encoder.embed(clone_test, rate), held_emb)
@@ -706,7 +742,7 @@ def build_voice(
             "base": base.label,
             # What the bases read, tuned on: the person's own words, or the calibration text.
             "reading": "transcript" if heard is not None else "calibration text",
-            "chosen": best.label(),
+            "chosen": best.label() if searched else PITCH_ONLY,
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},
             "candidates": tuner.scores,

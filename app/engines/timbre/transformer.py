@@ -59,6 +59,16 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
+def analyse(
+    x: np.ndarray, sample_rate: int, *, f0_floor: float = world.F0_FLOOR, f0_ceil: float = world.F0_CEIL
+) -> world.WorldFeatures | None:
+    """The WORLD analysis `convert` makes of `x` (None for a chunk too short to analyse): it does
+    not depend on the profile, so a caller may make it ahead (the clone job's score)."""
+    if len(x) < sample_rate * 0.03:
+        return None
+    return world.analyze(np.asarray(x, dtype=np.float64), sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil)
+
+
 def convert(
     x: np.ndarray,
     sample_rate: int,
@@ -69,14 +79,21 @@ def convert(
     f0_ceil: float = world.F0_CEIL,
 ) -> np.ndarray:
     """Whole-utterance conversion (optionally time-stretched by `rate`), level-matched to the input."""
+    feats = analyse(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil)
+    return convert_analysed(x, feats, profile, rate=rate)
+
+
+def convert_analysed(
+    x: np.ndarray, feats: world.WorldFeatures | None, profile: TimbreProfile, *, rate: float = 1.0
+) -> np.ndarray:
+    """`convert` of `x` whose analysis (`analyse`) is `feats`."""
     x = np.asarray(x, dtype=np.float64)
-    if len(x) < sample_rate * 0.03:
+    if feats is None:
         return np.zeros(int(round(len(x) / rate)), dtype=np.float32)
-    feats = world.analyze(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil)
     feats = apply_profile(feats, profile)
     if rate != 1.0:
         feats = world.stretch_time(feats, rate)
-    y = _render(world.synthesize(feats), sample_rate, profile)
+    y = _render(world.synthesize(feats), feats.sample_rate, profile)
     out_rms = _rms(y)
     if out_rms > 1e-9:
         y = y * (_rms(x) / out_rms)
