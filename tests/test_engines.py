@@ -153,18 +153,21 @@ def test_convert_shifts_f0_and_keeps_level() -> None:
     assert len(fast) == pytest.approx(len(x) / 2, abs=2)
 
 
-def test_a_conversion_analysed_ahead_is_the_same_conversion() -> None:
-    """The clone job's score analyses its test sentences before the profile exists: converting
-    them afterwards must be exactly what the speaking path's convert() makes."""
+def test_one_analysis_made_ahead_converts_as_each_profile_s_own_conversion() -> None:
+    """The clone job's score analyses its test sentences before the profile exists and converts
+    them once it does: converting never changes the analysis it is given, so what it makes is
+    what convert() makes for that profile, whichever profile came before."""
     from app.engines.timbre.transformer import analyse, convert, convert_analysed
 
     x = _vowelish(1.0, 110, 150)
-    profile = TimbreProfile(f0_shift_semitones=-3, formant_alpha=0.95, breathiness=0.2)
-    np.testing.assert_array_equal(convert_analysed(x, analyse(x, RATE), profile), convert(x, RATE, profile))
-    blip = x[: int(0.01 * RATE)]  # too short to analyse: silence of its length, as convert() gives
-    assert analyse(blip, RATE) is None
-    np.testing.assert_array_equal(convert_analysed(blip, None, profile), convert(blip, RATE, profile))
-    assert not convert(blip, RATE, profile).any()
+    feats = analyse(x, RATE)
+    assert feats is not None
+    lower = TimbreProfile(f0_shift_semitones=-3, formant_alpha=0.95, breathiness=0.2)
+    higher = TimbreProfile(f0_shift_semitones=4, eq_freqs_hz=(300.0, 3000.0), eq_gains_db=(-4.0, 4.0))
+    first = convert_analysed(x, feats, lower)
+    np.testing.assert_array_equal(convert_analysed(x, feats, higher), convert(x, RATE, higher))
+    np.testing.assert_array_equal(first, convert(x, RATE, lower))
+    assert analyse(x[: int(0.01 * RATE)], RATE) is None  # too short: converted to silence
 
 
 def _join_jump_ratio(y: np.ndarray, joins: list[int]) -> float:

@@ -55,7 +55,7 @@ from app.core.config import Settings
 from app.core.errors import InvalidInput
 from app.engines.base import SpeakerEmbedder
 from app.engines.timbre.profile import TimbreProfile
-from app.engines.timbre.vocoder import FMAX, RESIDUAL_COEFFS
+from app.engines.timbre.vocoder import RESIDUAL_COEFFS, band_limit
 from app.engines.voices import VoiceArtifact
 
 if TYPE_CHECKING:
@@ -488,7 +488,7 @@ def _with_mel_mapping(
         same = parallel.reading is tuner.feats
         clone_reading = clone_calib if same else world.synthesize(apply_profile(parallel.reading, profile))
         clone_reading = clone_reading.astype(np.float32)
-    limit = band_rate / 2.0 if band_rate / 2.0 < vocoder.FMAX else None
+    limit = band_limit(band_rate)
 
     def fitted(person: np.ndarray) -> TimbreProfile:
         mapping = vocoder.learn_mapping(clone_calib, person, rate, limit)
@@ -552,13 +552,13 @@ def searches_envelope(base: _Base, paired: bool, band_rate: int, vocoder: str) -
     """Whether the tuner searches the warp, EQ and breathiness (`tune`), or only the pitch moves
     by WORLD (PITCH_ONLY). When the bank's blend read the person's own words (`paired`: parallel
     speech), the mel mapping learnt from the two side by side moves the envelope, and the search
-    added nothing after it (docs/benchmarks.md "The search after the mapping") while it cost ~2.7 s
-    of the job. The search stays where the mapping does less: a Piper base (joe reshaped for a
-    woman), the calibration text (other words than the person's: the mapping's statistics then
-    compare different sounds), a narrowband upload (the mapping leaves the bands above its
-    limit and the mix out), or the clone rendered by WORLD alone (CHORUS_CLONE_VOCODER=world)."""
-    wideband = band_rate / 2.0 >= FMAX
-    return not (paired and base.blend and wideband and vocoder == "hifigan")
+    added ~0.002 after it on 19 speakers (docs/benchmarks.md "The search after the mapping")
+    while it cost ~2.7 s of the job. The search stays where the mapping does less: a Piper base
+    (joe reshaped for a woman), the calibration text (other words than the person's: the
+    mapping's statistics then compare different sounds), a narrowband upload (the mapping
+    leaves the bands above its limit and the mix out), or the clone rendered by WORLD alone
+    (CHORUS_CLONE_VOCODER=world)."""
+    return not (paired and base.blend and band_limit(band_rate) is None and vocoder == "hifigan")
 
 
 def _read_all(bases: list[_Base], text: str) -> list[np.ndarray]:
@@ -647,15 +647,15 @@ def build_voice(
         likely_rate = bases[-1].rate
         target_job = background.submit(_speaker_stats, calib_parts, work_rate, likely_rate, band_rate)
         heard = hear_upload(settings, upload, work_rate, language)
-        # The bases read the person's own words when Whisper heard enough of them: that one
-        # reading is what the tuner converts and the residual's parallel speech. Otherwise (a few
-        # words, another language, no Whisper) they read the calibration text, and there is no
-        # residual. A Piper voice's reading (~0.3 s) fits beside the bank's.
         # The bank's blend, the base nearly every clone takes, reads the test text from here on
         # and WORLD-analyses it as the speaking path would, beside the readings, the tuner and
         # the pairing, so that the score at the end only converts it (another base chosen reads
         # it again below).
         early_test = background.submit(_read_test_text, bank) if bank is not None else None
+        # The bases read the person's own words when Whisper heard enough of them: that one
+        # reading is what the tuner converts and the residual's parallel speech. Otherwise (a few
+        # words, another language, no Whisper) they read the calibration text, and there is no
+        # residual. A Piper voice's reading (~0.3 s) fits beside the bank's.
         try:
             readings = _read_all(bases, heard.text if heard is not None else CALIBRATION_TEXT)
         except Exception:
@@ -673,8 +673,9 @@ def build_voice(
 
         # The tuner analyses the base's reading (a bank base's own statistics come from that
         # analysis) while the reading is paired with the person's words.
-        test_reading = early_test if base is bank and early_test is not None else None
-        if test_reading is None:
+        if base is bank and early_test is not None:
+            test_reading = early_test
+        else:
             test_reading = background.submit(_read_test_text, base)
         tuner_job = background.submit(_Tuner, raw[base.label], rate, calib_emb, encoder)
         timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
@@ -700,14 +701,12 @@ def build_voice(
             nearest = base.blend[0][0]
         lap("nearest_builtin", 50)
 
-        searched = searches_envelope(base, parallel is not None, band_rate, settings.clone_vocoder)
-        if not searched:
-            best = _Candidate(alpha=1.0, eq_strength=0.0)
-            profile = best.profile(source, target)
-            calib_score = tuner.score(profile, PITCH_ONLY)
-        else:
+        if searches_envelope(base, parallel is not None, band_rate, settings.clone_vocoder):
             best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
-            profile = best.profile(source, target)
+            profile, chosen = best.profile(source, target), best.label()
+        else:
+            profile, chosen = _Candidate(alpha=1.0, eq_strength=0.0).profile(source, target), PITCH_ONLY
+            calib_score = tuner.score(profile, PITCH_ONLY)
         lap("tune", 85)
         mappings = _with_mel_mapping(profile, tuner, band_rate, seen, upload, parallel)
         lap("mel_mapping", 88)
@@ -742,7 +741,7 @@ def build_voice(
             "base": base.label,
             # What the bases read, tuned on: the person's own words, or the calibration text.
             "reading": "transcript" if heard is not None else "calibration text",
-            "chosen": best.label() if searched else PITCH_ONLY,
+            "chosen": chosen,
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},
             "candidates": tuner.scores,
@@ -769,7 +768,7 @@ def build_voice(
         base_sim,
         clone_dvec,
         base_dvec,
-        best.label(),
+        chosen,
     )
     return CloneResult(
         voice_artifact=artifact,

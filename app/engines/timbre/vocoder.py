@@ -308,6 +308,14 @@ class MelMapping:
         return np.asarray(smooth * speech[None], np.float64)
 
 
+def band_limit(band_rate: int) -> float | None:
+    """The highest frequency a recording made at `band_rate` carries, when it is below FMAX (a
+    narrowband upload: the mapping leaves the bands above it alone and has no mix); None when it
+    covers every band the vocoder renders."""
+    top = band_rate / 2.0
+    return top if top < FMAX else None
+
+
 def learn_mapping(
     source: np.ndarray, target: np.ndarray, sample_rate: int, band_limit_hz: float | None = None
 ) -> MelMapping:
