@@ -205,18 +205,15 @@ def test_joe_is_chosen_over_the_bank_s_blend_only_when_clearly_nearer_the_person
     assert choose_base([joe], {"joe": 0.500}) is joe
 
 
-def test_only_the_pitch_moves_by_world_when_the_blend_read_the_person_s_own_words() -> None:
-    """The mel mapping learnt from the bank's blend reading what the person said moves the
-    envelope; the warp/EQ/breathiness search runs where the mapping does less."""
-    from app.cloning.pipeline import _Base, searches_envelope
+def test_the_model_moves_the_pitch_of_a_wideband_clone_rendered_by_hifigan() -> None:
+    """The bank's blend moves its pitch inside Kokoro where the mel mapping does its work; a
+    narrowband upload or WORLD rendering alone goes the WORLD way (pitch, then the search)."""
+    from app.cloning.pipeline import pitch_by_model
 
-    joe = _Base("joe", RATE, lambda text: [], piper_key="joe")
-    blend = _Base("af_heart 1.00", 24_000, lambda text: [], blend=(("af_heart", 1.0),))
-    assert not searches_envelope(blend, True, 16_000, "hifigan")  # LibriSpeech: 16 kHz, wideband
-    assert searches_envelope(blend, False, 48_000, "hifigan")  # the calibration text: other words
-    assert searches_envelope(joe, True, 48_000, "hifigan")  # joe reshaped (a woman's clone)
-    assert searches_envelope(blend, True, 8_000, "hifigan")  # a phone call: no mix above 4 kHz
-    assert searches_envelope(blend, True, 48_000, "world")  # rendered by WORLD alone
+    assert pitch_by_model(16_000, "hifigan")  # LibriSpeech: 16 kHz, wideband
+    assert pitch_by_model(48_000, "hifigan")
+    assert not pitch_by_model(8_000, "hifigan")  # a phone call: no mix above 4 kHz
+    assert not pitch_by_model(48_000, "world")  # rendered by WORLD alone
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -667,7 +664,6 @@ def test_the_voice_learns_its_mapping_from_the_whole_upload_and_the_score_withou
     from scipy.fft import dct
 
     from app.cloning import pipeline
-    from app.engines import registry
     from app.engines.timbre import vocoder, world
     from app.engines.timbre.profile import TimbreProfile
     from app.engines.timbre.transformer import apply_profile
@@ -679,19 +675,17 @@ def test_the_voice_learns_its_mapping_from_the_whole_upload_and_the_score_withou
     profile = TimbreProfile(formant_alpha=1.12, breathiness=0.3)
     base_reading = world.analyze(upload.astype(np.float64), RATE)
     clone = world.synthesize(apply_profile(base_reading, profile)).astype(np.float32)
-    tuner = pipeline._Tuner(calib, RATE, np.zeros(256), registry.get_speaker_encoder())
     seconds = len(upload) / RATE
     timing = (np.array([0.0, seconds]), np.array([0.0, seconds]))
-    parallel = pipeline.ParallelSpeech(base_reading, timing)
     seen = np.concatenate([calib, np.zeros_like(held)])
-    mappings = pipeline._with_mel_mapping(profile, tuner, 16_000, seen, upload, parallel)
+    mappings = pipeline._with_mel_mapping(profile, clone, RATE, 16_000, seen, upload, timing)
     assert mappings.scored.mel_residual and mappings.stored.mel_residual
     assert mappings.stored != mappings.scored
 
     # Another person in the held-out part: the score's mapping is the same, the voice's is not.
     other, _ = _person("M_1040-133433-0000.flac")
     swapped = np.concatenate([calib, np.resize(other, len(held))])
-    changed = pipeline._with_mel_mapping(profile, tuner, 16_000, seen, swapped, parallel)
+    changed = pipeline._with_mel_mapping(profile, clone, RATE, 16_000, seen, swapped, timing)
     assert changed.scored == mappings.scored
     assert changed.stored != mappings.stored
 
@@ -868,9 +862,9 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
     )
     profile = _profile(result)
     assert result.artifact["tuning"]["reading"] == "transcript"  # tuned on his words read by the base
-    # The mapping learnt from them moves the envelope: WORLD moves only his pitch (no search).
-    assert result.artifact["tuning"]["chosen"] == "pitch only"
-    assert profile.formant_alpha == 1.0 and not profile.eq_gains_db and profile.breathiness == 0.0
+    # The mapping learnt from them moves the envelope, Kokoro his pitch: no WORLD, no search.
+    assert result.artifact["tuning"]["chosen"] == "pitch by the model"
+    assert profile.f0_by_model and not profile.moves_in_world
     assert profile.f0_target_mean_hz is not None and profile.f0_target_mean_hz != profile.f0_source_mean_hz
     assert 32 * 20 <= len(profile.mel_residual) == len(profile.mel_residual_keys)
     # The clone the job scored had a codebook of its own, learnt without the held-out part.

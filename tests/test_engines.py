@@ -140,6 +140,35 @@ def test_profile_f0_mapping() -> None:
     assert TimbreProfile().is_identity and not TimbreProfile(breathiness=0.1).is_identity
 
 
+def test_a_model_s_own_pitch_mapping_is_the_profile_s_f0_mapping_as_a_power_law() -> None:
+    """A Kokoro clone's profile moves the model's predicted pitch (`f0_by_model`): the
+    (exponent, gain) it gives the model maps every F0 as `map_f0` does, the request's
+    semitones on top; it round-trips through JSON, a stored profile without it is WORLD's as
+    before, and once the model moved the pitch WORLD has nothing left to do."""
+    profile = TimbreProfile(
+        f0_source_mean_hz=180.0,
+        f0_source_std=0.12,
+        f0_target_mean_hz=120.0,
+        f0_target_std=0.18,
+        f0_by_model=True,
+    )
+    exponent, gain = profile.model_f0_map()
+    f0 = np.array([90.0, 150.0, 180.0, 240.0])
+    np.testing.assert_allclose(gain * f0**exponent, replace(profile, f0_by_model=False).map_f0(f0), rtol=1e-9)
+    up_exponent, up_gain = profile.model_f0_map(3.0)
+    assert up_exponent == exponent and up_gain == pytest.approx(gain * 2 ** (3 / 12))
+    assert TimbreProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
+    stored_before = {k: v for k, v in profile.to_dict().items() if k != "f0_by_model"}
+    assert TimbreProfile.from_dict(stored_before) == replace(profile, f0_by_model=False)
+    with pytest.raises(TypeError):
+        TimbreProfile.from_dict({**profile.to_dict(), "f0_by_model": "yes"})
+    with pytest.raises(ValueError):
+        TimbreProfile(f0_by_model=True)  # a mapping needs the two means
+    assert not profile.moves_in_world and replace(profile, f0_by_model=False).moves_in_world
+    assert profile.with_shift(2.0).moves_in_world and replace(profile, formant_alpha=1.1).moves_in_world
+    assert profile.without_f0() == TimbreProfile()
+
+
 def test_convert_shifts_f0_and_keeps_level() -> None:
     from app.engines.timbre.transformer import convert
 

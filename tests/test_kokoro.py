@@ -465,6 +465,59 @@ def test_an_operator_can_render_clones_by_world_alone() -> None:
     assert len(rendered) == len(reference) and not np.allclose(rendered, reference, atol=1e-3)
 
 
+def test_a_clone_s_pitch_moves_inside_kokoro_and_world_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank clone whose profile has the model move the pitch (`f0_by_model`) speaks at the
+    person's pitch from Kokoro's own F0 curve, through its mel mapping and HiFi-GAN, with no WORLD
+    analysis or synthesis anywhere; a request's pitch moves it further the same way. The model
+    given no mapping (every built-in voice) is the shipped model's output, bit for bit."""
+    import onnxruntime
+
+    from app.core.config import get_settings
+    from app.engines.timbre import world
+    from app.engines.timbre.profile import TimbreProfile
+    from app.engines.tts import kokoro
+    from app.engines.voices import VoiceContext
+
+    engine = kokoro.get_kokoro_engine(get_settings())
+    text = "Every morning I walk to the corner shop, and buy the paper."
+    tokens, style = engine.tokens(phonemize(text, "en-us")), engine.style("af_heart")
+    blob = b"".join(part.read_bytes() for part in kokoro.model_parts())
+    shipped = onnxruntime.InferenceSession(kokoro.with_duration_output(blob, kokoro.DURATION_TENSOR)[0])
+    own = shipped.run(None, engine._inputs(tokens, style, 1.0))[0].reshape(-1)
+    assert np.array_equal(engine.infer(tokens, style, 1.0)[0], own)
+
+    def median_f0(audio: np.ndarray) -> float:
+        f0 = world.f0_track(audio.astype(np.float64), kokoro.SAMPLE_RATE)
+        return float(np.median(f0[f0 > 0]))
+
+    plain = kokoro.KokoroSynthesizer("Anna", engine, (("af_heart", 1.0),))
+    curve = plain.pitch_curve(text)
+    centre = float(np.exp(np.mean(np.log(curve[curve > kokoro.F0_VOICED_HZ]))))
+    before = np.concatenate(list(plain.stream(text)))
+    assert median_f0(before) == pytest.approx(centre, rel=0.1)  # the curve is the pitch it speaks at
+
+    profile = TimbreProfile(
+        f0_source_mean_hz=centre,
+        f0_target_mean_hz=centre * 2 ** (-5 / 12),  # the person: five semitones lower
+        f0_by_model=True,
+        mel_scale=(1.0,) * 80,
+        mel_offset=(0.1,) * 80,
+    )
+    clone = kokoro.KokoroCloneArtifact(voices=(("af_heart", 1.0),), profile=profile)
+    voice = clone.synthesizer(VoiceContext("Anna", get_settings(), lambda key: b""))
+
+    def no_world(*args: object, **kwargs: object) -> None:
+        raise AssertionError("WORLD was used")
+
+    monkeypatch.setattr(world, "analyze", no_world)
+    monkeypatch.setattr(world, "synthesize", no_world)
+    lower = np.concatenate(list(voice.stream(text)))
+    raised = np.concatenate(list(voice.stream(text, pitch=3.0)))
+    monkeypatch.undo()
+    assert median_f0(lower) / median_f0(before) == pytest.approx(2 ** (-5 / 12), rel=0.06)
+    assert median_f0(raised) / median_f0(lower) == pytest.approx(2 ** (3 / 12), rel=0.06)
+
+
 def test_a_bank_clone_reads_every_bank_language_in_its_own_timbre() -> None:
     """A clone artifact (a blend plus a timbre profile) round-trips, reads Japanese with the
     Japanese front end although its voices are English, and its profile really moves its pitch."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -173,15 +173,20 @@ def features_stats(x: np.ndarray, feats: world.WorldFeatures) -> VoiceStats:
     return pool_stats([one] if one is not None else [], feats.sample_rate, None)
 
 
+def lf0_moments(lf0: np.ndarray) -> tuple[float, float]:
+    """(centre, spread) of voiced frames' log F0: mean and std of its 5-95% range."""
+    lo, hi = np.percentile(lf0, [5, 95])
+    core = lf0[(lf0 >= lo) & (lf0 <= hi)]
+    return float(core.mean()), max(float(core.std()), 0.01)
+
+
 def pool_stats(found: list[_SegmentStats], rate: int, band_rate: int | None) -> VoiceStats:
     if not found:
         raise ValueError("no voiced speech to analyse")
     # Trimmed mean/std, not median/MAD: Piper joe's F0 is bimodal (creak near 90 Hz, a second
     # mode near 200 Hz), where the median jumps between modes; the profile's map is linear in
     # log F0, so matching mean and std of the trimmed distribution is what it reproduces.
-    all_lf0 = np.concatenate([f.lf0 for f in found])
-    lo, hi = np.percentile(all_lf0, [5, 95])
-    core = all_lf0[(all_lf0 >= lo) & (all_lf0 <= hi)]
+    centre, spread = lf0_moments(np.concatenate([f.lf0 for f in found]))
     ltas = np.concatenate([f.lsp for f in found]).mean(axis=0)
     with_formants = [f for f in found if f.formants is not None]
     if with_formants:
@@ -193,8 +198,8 @@ def pool_stats(found: list[_SegmentStats], rate: int, band_rate: int | None) -> 
     else:
         fm = np.array([500.0, 1500.0, 2500.0])
     return VoiceStats(
-        lf0_centre=float(core.mean()),
-        lf0_spread=max(float(core.std()), 0.01),
+        lf0_centre=centre,
+        lf0_spread=spread,
         ltas=ltas,
         formants=fm,
         fmax=0.46 * min(rate, band_rate or rate),
@@ -249,6 +254,22 @@ def eq_points(
     return tuple(round(float(v), 2) for v in centres), tuple(round(float(v), 2) for v in g)
 
 
+def pitch_profile(
+    source_centre: float, source_spread: float, target: VoiceStats, *, by_model: bool = False
+) -> TimbreProfile:
+    """The profile moving a voice whose log F0 has `source_centre` and `source_spread`
+    (lf0_moments) to the target's centre and spread (the spread's ratio held to 0.4..2.5);
+    `by_model`: the base model moves its own pitch (TimbreProfile.f0_by_model)."""
+    spread_ratio = float(np.clip(target.lf0_spread / source_spread, 0.4, 2.5))
+    return TimbreProfile(
+        f0_source_mean_hz=round(math.exp(source_centre), 2),
+        f0_source_std=round(source_spread, 4),
+        f0_target_mean_hz=round(target.f0_hz, 2),
+        f0_target_std=round(source_spread * spread_ratio, 4),
+        f0_by_model=by_model,
+    )
+
+
 def make_profile(
     source: VoiceStats,
     target: VoiceStats,
@@ -271,12 +292,8 @@ def make_profile(
     if eq_strength > 0:
         freqs, full = eq_points(source, target, alpha, alpha_high, split_hz, eq_per_octave)
         gains = tuple(round(v * eq_strength, 2) for v in full)
-    spread_ratio = float(np.clip(target.lf0_spread / source.lf0_spread, 0.4, 2.5))
-    return TimbreProfile(
-        f0_source_mean_hz=round(source.f0_hz, 2),
-        f0_source_std=round(source.lf0_spread, 4),
-        f0_target_mean_hz=round(target.f0_hz, 2),
-        f0_target_std=round(source.lf0_spread * spread_ratio, 4),
+    return replace(
+        pitch_profile(source.lf0_centre, source.lf0_spread, target),
         formant_alpha=round(alpha, 4),
         formant_alpha_high=None if alpha_high is None else round(alpha_high, 4),
         formant_split_hz=split_hz,

@@ -10,27 +10,31 @@ Stages (progress in brackets):
    the calibration text when Whisper heard fewer than READING_MIN_WORDS of the clone's language.
    The base is the voice bank's blend nearest the speaker, or a Piper voice (joe, or an
    operator-installed one of the language) whose reading is nearer the speaker than the blend's
-   by a margin (PIPER_BASE_MARGIN).
-4. statistics [42]: the base's reading is WORLD-analysed once (its statistics for a bank base;
-   a Piper base's come from SOURCE_PASSAGE, once per process) and paired with the person's
-   speech by what was said (Whisper's encoder frames, dynamic time warping). The test text is
-   read (by the bank's blend from stage 3 on) and WORLD-analysed in the background meanwhile.
+   by a margin (PIPER_BASE_MARGIN). When Whisper heard the person's words (a wideband upload,
+   rendered by HiFi-GAN: `pitch_by_model`), the blend reads them with the person's pitch moved
+   inside Kokoro (`_pitched_base`: the blend's own predicted F0 curve mapped to the person's
+   log-F0 centre and spread), and WORLD plays no part in the clone.
+4. statistics [42]: the base's reading is paired with the person's speech by what was said
+   (Whisper's encoder frames, dynamic time warping). Otherwise the reading is also
+   WORLD-analysed (its statistics for a bank base; a Piper base's come from SOURCE_PASSAGE,
+   once per process). The test text is read (by the bank's blend from stage 3 on, and
+   WORLD-analysed when WORLD will convert it) in the background meanwhile.
 5. nearest built-in [50]: the derived built-in voices (profiles on the same base) scored on
    the base's reading; their warp shapes also seed the search, so a clone may start from e.g.
    "ava" while its profile stays relative to the base voice's raw output.
-6. tune [50-85]: the profile moves the base's pitch to the person's. Where the mel mapping
-   (6b) does less than usual (`searches_envelope`: the calibration text, a Piper base, a
-   narrowband upload, WORLD rendering alone), candidate profiles (formant warps, EQ strength and
-   detail, breathiness) are applied to the analysed reading and scored by speaker-encoder
-   cosine to the calibration audio, and the best one wins.
-6b. mel mapping [88]: each log-mel band of the tuned clone's reading is moved to the speaker's
-   mean and spread, then its first cepstral coefficients are mixed half way to the speaker's
-   covariance; then a residual codebook adds what those miss frame by frame, learnt from the
-   same reading as parallel speech: the clone's reading is compared with the person's speech
-   frame by frame where stage 4 paired them. The clone's speech is then rendered by HiFi-GAN
-   from that mel spectrogram (app.engines.timbre.vocoder). The mapping is learnt twice: from
-   the calibration part alone for the score, and from the whole upload for the voice that is
-   stored.
+6. tune [50-85]: the WORLD way (a Piper base, the calibration text, a narrowband upload, WORLD
+   rendering alone) moves the base's pitch to the person's and searches candidate profiles
+   (formant warps, EQ strength and detail, breathiness) applied to the analysed reading, scored
+   by speaker-encoder cosine to the calibration audio; the best one wins. A pitched blend has
+   nothing to tune (PITCH_BY_MODEL).
+6b. mel mapping [88]: each log-mel band of the clone's reading (WORLD's output, or Kokoro's
+   own when it moved the pitch) is moved to the speaker's mean and spread, then its first
+   cepstral coefficients are mixed half way to the speaker's covariance; then a residual
+   codebook adds what those miss frame by frame, learnt from the same reading as parallel
+   speech: the clone's reading is compared with the person's speech frame by frame where stage
+   4 paired them. The clone's speech is then rendered by HiFi-GAN from that mel spectrogram
+   (app.engines.timbre.vocoder). The mapping is learnt twice: from the calibration part alone
+   for the score, and from the whole upload for the voice that is stored.
 7. score [92]: a different text, spoken through the real speaking path with the profile whose
    mapping never heard the held-out audio, against that audio -> `quality_similarity`; the base
    voice's score is kept too.
@@ -90,7 +94,8 @@ READING_MIN_WORDS = 8  # a transcript shorter than this pairs too few frames for
 # The residual codebook learns from at most this much of the calibration part: 6-9 s gave 350-700
 # frame pairs on the LibriSpeech uploads; a longer part costs transcription, reading and analysis.
 PARALLEL_SECONDS = 9.0
-PITCH_ONLY = "pitch only"  # the profile when the mel mapping alone moves the envelope (no search)
+PITCH_BY_MODEL = "pitch by the model"  # Kokoro moves the pitch, the mel mapping the rest (no WORLD)
+PITCH_MIN_FRAMES = 50  # voiced frames of the blend's F0 curve (~0.6 s) to measure its pitch on
 
 Progress = Callable[[int], None]
 
@@ -372,15 +377,6 @@ class HeardSpeech:
     frames: np.ndarray  # Whisper's encoder frames of `speech` (WhisperEngine.content_frames)
 
 
-@dataclass
-class ParallelSpeech:
-    """The base voice reading the person's words (WORLD-analysed), paired in time with the
-    upload's start, where the person said them."""
-
-    reading: WorldFeatures
-    timing: tuple[np.ndarray, np.ndarray]  # seconds into the reading, seconds into the upload
-
-
 def content_timing(
     stt: WhisperEngine, reading: np.ndarray, rate: int, speaker_frames: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -461,39 +457,34 @@ class MelMappings:
 
 def _with_mel_mapping(
     profile: TimbreProfile,
-    tuner: _Tuner,
+    clone_reading: np.ndarray,
+    rate: int,
     band_rate: int,
     seen: np.ndarray,
     upload: np.ndarray,
-    parallel: ParallelSpeech | None = None,
+    timing: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> MelMappings:
-    """The profile with the mel band mapping that moves the tuned clone's reading (the tuner's:
-    the person's words or the calibration text) to the person's speech: band by band (mean and
-    spread of each log-mel band), then the bands together (covariance of the first cepstral
-    coefficients), learnt from `seen` (the upload with its held-out parts silenced) for the score
-    and from `upload` (all of it) for the voice.
+    """The profile with the mel band mapping that moves the clone's reading (the base's reading
+    through the profile's pitch: WORLD's output, or Kokoro's own when the model moved the pitch)
+    to the person's speech: band by band (mean and spread of each log-mel band), then the bands
+    together (covariance of the first cepstral coefficients), learnt from `seen` (the upload with
+    its held-out parts silenced) for the score and from `upload` (all of it) for the voice.
     Measured on LibriSpeech speakers, held-out clip: WORLD alone 0.716 / 0.688, band by band
     0.761 / 0.728 (14); band by band 0.754 / 0.715, with the mix half way 0.765 / 0.740 (19;
-    Resemblyzer / d-vector; docs/benchmarks.md). With `parallel` (the base reading the person's
-    own words, the start of `upload`), the residual codebook: what those two still miss, frame
-    by frame (docs/benchmarks.md "Parallel speech"); silenced frames pair with nothing, so the
-    scored codebook learns from the calibration part alone."""
-    from app.engines.timbre import vocoder, world
-    from app.engines.timbre.transformer import apply_profile
+    Resemblyzer / d-vector; docs/benchmarks.md). With `timing` (the reading is of the person's
+    own words, the start of `upload`, paired in time: seconds into the reading, seconds into the
+    upload), the residual codebook: what those two still miss, frame by frame (docs/benchmarks.md
+    "Parallel speech"); silenced frames pair with nothing, so the scored codebook learns from the
+    calibration part alone."""
+    from app.engines.timbre import vocoder
 
-    rate = tuner.rate
-    clone_calib = world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
-    clone_reading = None
-    if parallel is not None:  # in the job, the tuner's own reading: converted once
-        same = parallel.reading is tuner.feats
-        clone_reading = clone_calib if same else world.synthesize(apply_profile(parallel.reading, profile))
-        clone_reading = clone_reading.astype(np.float32)
     limit = band_limit(band_rate)
+    reading = np.asarray(clone_reading, dtype=np.float32)
 
     def fitted(person: np.ndarray) -> TimbreProfile:
-        mapping = vocoder.learn_mapping(clone_calib, person, rate, limit)
-        if parallel is not None and clone_reading is not None and mapping.mix:  # wideband, enough speech
-            mapping = vocoder.with_residual(mapping, clone_reading, rate, person, rate, parallel.timing)
+        mapping = vocoder.learn_mapping(reading, person, rate, limit)
+        if timing is not None and mapping.mix:  # wideband, enough speech
+            mapping = vocoder.with_residual(mapping, reading, rate, person, rate, timing)
         return profile.with_mel_mapping(mapping)
 
     return MelMappings(scored=fitted(seen), stored=fitted(upload))
@@ -511,6 +502,7 @@ class _Base:
     speak: Callable[[str], list[np.ndarray]]  # the text as the base voice says it, a chunk per sentence
     piper_key: str | None = None  # a Piper base
     blend: tuple[tuple[str, float], ...] = ()  # a voice-bank base
+    pitch: TimbreProfile | None = None  # the pitch mapping a bank base already speaks with (by the model)
 
     def render(self, text: str) -> np.ndarray:
         return np.concatenate(self.speak(text))
@@ -524,8 +516,8 @@ def _piper_base(key: str, settings: Settings) -> _Base:
 
 
 def choose_base(bases: list[_Base], scores: dict[str, float]) -> _Base:
-    """The base whose raw reading is nearest the speaker, a Piper voice held to PIPER_BASE_MARGIN
-    over the bank's blend."""
+    """The base whose reading (the blend's at the person's pitch when its model moves it) is
+    nearest the speaker, a Piper voice held to PIPER_BASE_MARGIN over the bank's blend."""
     return max(bases, key=lambda b: scores[b.label] + (PIPER_BASE_MARGIN if b.blend else 0.0))
 
 
@@ -548,17 +540,45 @@ def _bank_base(
     return _Base(label, SAMPLE_RATE, lambda text: list(voice.stream(text)), blend=blend)
 
 
-def searches_envelope(base: _Base, paired: bool, band_rate: int, vocoder: str) -> bool:
-    """Whether the tuner searches the warp, EQ and breathiness (`tune`), or only the pitch moves
-    by WORLD (PITCH_ONLY). When the bank's blend read the person's own words (`paired`: parallel
-    speech), the mel mapping learnt from the two side by side moves the envelope, and the search
-    added ~0.002 after it on 19 speakers (docs/benchmarks.md "The search after the mapping")
-    while it cost ~2.7 s of the job. The search stays where the mapping does less: a Piper base
-    (joe reshaped for a woman), the calibration text (other words than the person's: the
-    mapping's statistics then compare different sounds), a narrowband upload (the mapping
-    leaves the bands above its limit and the mix out), or the clone rendered by WORLD alone
-    (CHORUS_CLONE_VOCODER=world)."""
-    return not (paired and base.blend and band_limit(band_rate) is None and vocoder == "hifigan")
+def pitch_by_model(band_rate: int, vocoder: str) -> bool:
+    """Whether a clone on the bank's blend that heard the person's own words moves its pitch
+    inside Kokoro (`_pitched_base`, PITCH_BY_MODEL) and renders through the mel mapping with no
+    WORLD at all, or goes the WORLD way: pitch by WORLD, then the tuner's search over formant
+    warps, EQ and breathiness (`tune`) before the mapping. The mapping learnt from the blend
+    reading the person's words moves the envelope itself (the search added ~0.002 after it on 19
+    speakers, docs/benchmarks.md "The search after the mapping"), and Kokoro's own pitch costs
+    nothing where WORLD's analysis and resynthesis cost time and a vocoder's colouring. The
+    WORLD way stays where the mapping does less: a narrowband upload (it leaves the bands above
+    its limit and the mix out) or the clone rendered by WORLD alone (CHORUS_CLONE_VOCODER=world);
+    and for a Piper base or the calibration text (other words than the person's), decided by the
+    caller."""
+    return band_limit(band_rate) is None and vocoder == "hifigan"
+
+
+def _pitched_base(bank: _Base, settings: Settings, text: str, target: VoiceStats) -> _Base | None:
+    """The bank's blend speaking with the person's pitch, moved by Kokoro: its own F0 curve for
+    `text` (the prosody half of the model; no audio) gives the blend's centre and spread, mapped
+    to the person's (`target`). None when the curve has too few voiced frames to tell."""
+    from app.cloning.analysis import lf0_moments, pitch_profile
+    from app.engines.tts.kokoro import F0_VOICED_HZ, KokoroSynthesizer, get_kokoro_engine
+
+    engine = get_kokoro_engine(settings)
+    curve = KokoroSynthesizer("clone base", engine, bank.blend).pitch_curve(text)
+    voiced = curve[curve > F0_VOICED_HZ]
+    if len(voiced) < PITCH_MIN_FRAMES:
+        return None
+    centre, spread = lf0_moments(np.log(voiced.astype(np.float64)))
+    profile = pitch_profile(centre, spread, target, by_model=True)
+    voice = KokoroSynthesizer("clone base", engine, bank.blend, profile=profile)
+    return replace(bank, speak=lambda words: list(voice.stream(words)), pitch=profile)
+
+
+def _world_reading(tuner: _Tuner, profile: TimbreProfile) -> np.ndarray:
+    """The tuner's reading through `profile` by WORLD: the clone's reading the mapping learns from."""
+    from app.engines.timbre import world
+    from app.engines.timbre.transformer import apply_profile
+
+    return world.synthesize(apply_profile(tuner.feats, profile)).astype(np.float32)
 
 
 def _read_all(bases: list[_Base], text: str) -> list[np.ndarray]:
@@ -569,10 +589,27 @@ def _read_all(bases: list[_Base], text: str) -> list[np.ndarray]:
 
 def _read_test_text(base: _Base) -> list[tuple[np.ndarray, WorldFeatures | None]]:
     """The base reading TEST_TEXT, each sentence with the WORLD analysis the speaking path makes
-    of it (transformer.analyse): what the score converts with the finished profile."""
+    of it (transformer.analyse; none for a base whose model moves the pitch, which WORLD never
+    touches): what the score converts with the finished profile (`_speak_test`)."""
     from app.engines.timbre.transformer import analyse
 
-    return [(sentence, analyse(sentence, base.rate)) for sentence in base.speak(TEST_TEXT)]
+    sentences = base.speak(TEST_TEXT)
+    if base.pitch is not None:
+        return [(sentence, None) for sentence in sentences]
+    return [(sentence, analyse(sentence, base.rate)) for sentence in sentences]
+
+
+def _speak_test(
+    sentence: tuple[np.ndarray, WorldFeatures | None], profile: TimbreProfile, rate: int
+) -> np.ndarray:
+    """One test sentence as the speaking path converts it with `profile`: through WORLD (its
+    analysis made ahead) or, when the model moved the pitch, the mel mapping alone."""
+    from app.engines.timbre.transformer import convert, convert_analysed
+
+    audio, feats = sentence
+    if profile.moves_in_world:
+        return convert_analysed(audio, feats, profile)
+    return convert(audio, rate, profile)
 
 
 def _speaker_stats(parts: list[np.ndarray], rate: int, at_rate: int, band_rate: int) -> VoiceStats:
@@ -595,7 +632,6 @@ def build_voice(
     """The whole clone; raises InvalidInput with a message a person can act on."""
     from app.engines import registry
     from app.engines.speaker import cosine
-    from app.engines.timbre.transformer import convert_analysed
     from app.engines.tts.kokoro import KokoroCloneArtifact
     from app.engines.tts.piper import TimbreArtifact
 
@@ -647,22 +683,31 @@ def build_voice(
         likely_rate = bases[-1].rate
         target_job = background.submit(_speaker_stats, calib_parts, work_rate, likely_rate, band_rate)
         heard = hear_upload(settings, upload, work_rate, language)
+        # When Whisper heard the person's own words, the bank's blend reads them with the
+        # person's pitch, moved inside Kokoro (`pitch_by_model`); the mel mapping then learns from
+        # that reading as it is.
+        plain_bases, lead = bases, bank
+        if bank is not None and heard is not None and pitch_by_model(band_rate, settings.clone_vocoder):
+            pitched = _pitched_base(bank, settings, heard.text, target_job.result())
+            if pitched is not None:
+                bases, lead = [pitched if b is bank else b for b in bases], pitched
         # The bank's blend, the base nearly every clone takes, reads the test text from here on
-        # and WORLD-analyses it as the speaking path would, beside the readings, the tuner and
-        # the pairing, so that the score at the end only converts it (another base chosen reads
-        # it again below).
-        early_test = background.submit(_read_test_text, bank) if bank is not None else None
+        # (WORLD-analysing it as the speaking path would, unless its model moves the pitch),
+        # beside the readings and the pairing, so that the score at the end only converts it
+        # (another base chosen reads it again below).
+        early_test = background.submit(_read_test_text, lead) if lead is not None else None
         # The bases read the person's own words when Whisper heard enough of them: that one
-        # reading is what the tuner converts and the residual's parallel speech. Otherwise (a few
-        # words, another language, no Whisper) they read the calibration text, and there is no
-        # residual. A Piper voice's reading (~0.3 s) fits beside the bank's.
+        # reading is what the mapping learns from (the residual's parallel speech). Otherwise (a
+        # few words, another language, no Whisper) they read the calibration text, and there is
+        # no residual. A Piper voice's reading (~0.3 s) fits beside the bank's.
         try:
             readings = _read_all(bases, heard.text if heard is not None else CALIBRATION_TEXT)
         except Exception:
             if heard is None:
                 raise
             log.warning("a base could not read the transcript; reading the calibration text", exc_info=True)
-            heard, readings = None, _read_all(bases, CALIBRATION_TEXT)
+            heard, bases = None, plain_bases
+            readings = _read_all(bases, CALIBRATION_TEXT)
         raw = {b.label: audio for b, audio in zip(bases, readings, strict=True)}
         base_scores = {b.label: cosine(encoder.embed(raw[b.label], b.rate), calib_emb) for b in bases}
         base = choose_base(bases, base_scores)
@@ -671,44 +716,53 @@ def build_voice(
             upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
         lap("base_voice", 30)
 
-        # The tuner analyses the base's reading (a bank base's own statistics come from that
-        # analysis) while the reading is paired with the person's words.
-        if base is bank and early_test is not None:
+        if base is lead and early_test is not None:
             test_reading = early_test
         else:
             test_reading = background.submit(_read_test_text, base)
-        tuner_job = background.submit(_Tuner, raw[base.label], rate, calib_emb, encoder)
-        timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
-        target = target_job.result()
-        if rate != likely_rate:
-            target = _speaker_stats(calib_parts, work_rate, rate, band_rate)
-        tuner = tuner_job.result()
-        parallel = None
-        if heard is not None and timing is not None:
-            parallel = ParallelSpeech(tuner.feats, timing)
-        if base.piper_key is not None:
-            source = source_stats(base.piper_key, registry.get_piper_engine(base.piper_key, settings))
+        if base.pitch is not None:  # the model moved the pitch: no WORLD analysis, no search
+            timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
+            target = target_job.result()
+            lap("statistics", 42)
+            nearest, builtin_scores = base.blend[0][0], {base.label: base_scores[base.label]}
+            lap("nearest_builtin", 50)
+            profile, chosen, calib_score = base.pitch, PITCH_BY_MODEL, base_scores[base.label]
+            clone_reading, candidates = raw[base.label], []
+            source_summary = {
+                "f0_centre_hz": profile.f0_source_mean_hz,
+                "f0_spread_semitones": round(float(profile.f0_source_std or 0.0) * 12.0 / np.log(2.0), 2),
+                "pitch": "Kokoro's predicted F0 curve",
+            }
         else:
-            source = features_stats(raw[base.label], tuner.feats)
-        lap("statistics", 42)
+            # The tuner analyses the base's reading (a bank base's own statistics come from that
+            # analysis) while the reading is paired with the person's words.
+            tuner_job = background.submit(_Tuner, raw[base.label], rate, calib_emb, encoder)
+            timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
+            target = target_job.result()
+            if rate != likely_rate:
+                target = _speaker_stats(calib_parts, work_rate, rate, band_rate)
+            tuner = tuner_job.result()
+            if base.piper_key is not None:
+                source = source_stats(base.piper_key, registry.get_piper_engine(base.piper_key, settings))
+            else:
+                source = features_stats(raw[base.label], tuner.feats)
+            lap("statistics", 42)
 
-        derived = _derived_builtins(base.piper_key) if base.piper_key else []
-        builtin_scores = {base.label: base_scores[base.label]}
-        for name, profile in derived:
-            builtin_scores[name] = tuner.score(profile, f"built-in {name}")
-        nearest = max(builtin_scores, key=lambda k: builtin_scores[k])
-        if base.blend:
-            nearest = base.blend[0][0]
-        lap("nearest_builtin", 50)
+            derived = _derived_builtins(base.piper_key) if base.piper_key else []
+            builtin_scores = {base.label: base_scores[base.label]}
+            for name, candidate in derived:
+                builtin_scores[name] = tuner.score(candidate, f"built-in {name}")
+            nearest = max(builtin_scores, key=lambda k: builtin_scores[k])
+            if base.blend:
+                nearest = base.blend[0][0]
+            lap("nearest_builtin", 50)
 
-        if searches_envelope(base, parallel is not None, band_rate, settings.clone_vocoder):
             best, calib_score = tune(tuner, source, target, derived, lambda f: progress(50 + int(35 * f)))
             profile, chosen = best.profile(source, target), best.label()
-        else:
-            profile, chosen = _Candidate(alpha=1.0, eq_strength=0.0).profile(source, target), PITCH_ONLY
-            calib_score = tuner.score(profile, PITCH_ONLY)
+            clone_reading = _world_reading(tuner, profile)
+            candidates, source_summary = tuner.scores, source.summary()
         lap("tune", 85)
-        mappings = _with_mel_mapping(profile, tuner, band_rate, seen, upload, parallel)
+        mappings = _with_mel_mapping(profile, clone_reading, rate, band_rate, seen, upload, timing)
         lap("mel_mapping", 88)
 
         # Scored on a text the tuning never heard, against the held-out audio: the base voice as
@@ -717,7 +771,7 @@ def build_voice(
         test_sentences = test_reading.result()
         # Scored as it will speak: the mapping is stored either way, rendered as the operator chose.
         spoken = mappings.scored.for_vocoder(settings.clone_vocoder)
-        converted = list(background.map(lambda s: convert_analysed(s[0], s[1], spoken), test_sentences))
+        converted = list(background.map(lambda s: _speak_test(s, spoken, rate), test_sentences))
     base_test, clone_test = np.concatenate([s[0] for s in test_sentences]), np.concatenate(converted)
     held_dvec = judge.embed(held_audio, work_rate)
     base_sim = cosine(encoder.embed(base_test, rate), held_emb)
@@ -744,9 +798,9 @@ def build_voice(
             "chosen": chosen,
             "base_voices": {k: round(v, 4) for k, v in base_scores.items()},
             "builtins": {k: round(v, 4) for k, v in builtin_scores.items()},
-            "candidates": tuner.scores,
+            "candidates": candidates,
         },
-        "statistics": {"speaker": target.summary(), "base": source.summary()},
+        "statistics": {"speaker": target.summary(), "base": source_summary},
         # The scored clone's codebook (learnt without the held-out audio; the stored one is the
         # artifact's profile).
         "mel_mapping": {"scored_residual_entries": len(mappings.scored.mel_residual) // RESIDUAL_COEFFS},

@@ -5,7 +5,10 @@ speaker from its samples and store it as the voice artifact. It holds:
 
 - F0 mapping: log-F0 mean/std matching when both source and target stats are known,
   otherwise a range (expressiveness) scale around the source mean, then a fixed shift
-  in semitones. Stats are natural-log F0 (mean given in Hz for readability).
+  in semitones. Stats are natural-log F0 (mean given in Hz for readability). WORLD applies
+  it, unless `f0_by_model`: then the base model moves its own predicted pitch (a Kokoro
+  clone: `model_f0_map`, the same mapping as a power law) and WORLD is not used at all when
+  nothing else needs it (`moves_in_world`).
 - formant warp factor alpha: the spectral envelope's frequency axis is scaled by alpha
   (> 1 raises formants: shorter vocal tract, e.g. female/child; < 1 deepens); optionally
   a different factor above `formant_split_hz` (alpha_high) to change the upper formants
@@ -55,6 +58,7 @@ class TimbreProfile:
     f0_target_mean_hz: float | None = None
     f0_target_std: float | None = None
     f0_range_scale: float = 1.0
+    f0_by_model: bool = False  # the base model applies the F0 mapping (`model_f0_map`), not WORLD
     formant_alpha: float = 1.0
     formant_alpha_high: float | None = None
     formant_split_hz: float = 1500.0
@@ -122,6 +126,8 @@ class TimbreProfile:
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number")
+        if self.f0_by_model and (self.f0_source_mean_hz is None or self.f0_target_mean_hz is None):
+            raise ValueError("f0_by_model needs f0_source_mean_hz and f0_target_mean_hz")
 
     @property
     def is_identity(self) -> bool:
@@ -134,6 +140,39 @@ class TimbreProfile:
             and not any(self.eq_gains_db)
             and self.breathiness == 0.0
             and not self.mel_scale
+        )
+
+    @property
+    def moves_in_world(self) -> bool:
+        """True when WORLD has work to do: pitch (unless the model moves it), warp, EQ, breathiness."""
+        pitch = self.f0_shift_semitones != 0.0 or (
+            not self.f0_by_model and (self.f0_target_mean_hz is not None or self.f0_range_scale != 1.0)
+        )
+        return pitch or self.warps or any(self.eq_gains_db) or self.breathiness != 0.0
+
+    def model_f0_map(self, semitones: float = 0.0) -> tuple[float, float]:
+        """(exponent, gain) for a model moving its own pitch (f0 -> gain * f0 ** exponent): this
+        profile's F0 mapping (`map_f0` with its source mean set), plus `semitones`."""
+        if self.f0_source_mean_hz is None or self.f0_target_mean_hz is None:
+            raise ValueError("the model's F0 mapping needs the source and target means")
+        exponent = self.f0_range_scale
+        if self.f0_source_std and self.f0_target_std:
+            exponent *= self.f0_target_std / self.f0_source_std
+        shift = (self.f0_shift_semitones + semitones) * math.log(2.0) / 12.0
+        log_gain = math.log(self.f0_target_mean_hz) - exponent * math.log(self.f0_source_mean_hz) + shift
+        return exponent, math.exp(log_gain)
+
+    def without_f0(self) -> TimbreProfile:
+        """The profile with no pitch mapping (what is left once the model moved the pitch)."""
+        return replace(
+            self,
+            f0_shift_semitones=0.0,
+            f0_source_mean_hz=None,
+            f0_source_std=None,
+            f0_target_mean_hz=None,
+            f0_target_std=None,
+            f0_range_scale=1.0,
+            f0_by_model=False,
         )
 
     @property
@@ -262,6 +301,12 @@ class TimbreProfile:
                 raise ValueError(f"{name} must be a whole number")
             return int(value)
 
+        def flag(name: str) -> bool:
+            value = data.get(name, False)
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be true or false, not {value!r}")
+            return value
+
         def points(name: str) -> tuple[float, ...]:
             value = data.get(name, ())
             if not isinstance(value, list | tuple):
@@ -275,6 +320,7 @@ class TimbreProfile:
             f0_target_mean_hz=optional("f0_target_mean_hz"),
             f0_target_std=optional("f0_target_std"),
             f0_range_scale=number("f0_range_scale", default.f0_range_scale),
+            f0_by_model=flag("f0_by_model"),
             formant_alpha=number("formant_alpha", default.formant_alpha),
             formant_alpha_high=optional("formant_alpha_high"),
             formant_split_hz=number("formant_split_hz", default.formant_split_hz),

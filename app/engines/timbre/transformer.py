@@ -59,6 +59,12 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
+def _level(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`y` at `x`'s RMS level (as it is when silent)."""
+    out_rms = _rms(y)
+    return y * (_rms(x) / out_rms) if out_rms > 1e-9 else y
+
+
 def analyse(
     x: np.ndarray, sample_rate: int, *, f0_floor: float = world.F0_FLOOR, f0_ceil: float = world.F0_CEIL
 ) -> world.WorldFeatures | None:
@@ -78,7 +84,12 @@ def convert(
     f0_floor: float = world.F0_FLOOR,
     f0_ceil: float = world.F0_CEIL,
 ) -> np.ndarray:
-    """Whole-utterance conversion (optionally time-stretched by `rate`), level-matched to the input."""
+    """Whole-utterance conversion (optionally time-stretched by `rate`), level-matched to the input.
+    A profile with nothing for WORLD to do (`moves_in_world`: a Kokoro clone whose model moved
+    the pitch) renders `x` through its mel mapping alone, without WORLD's analysis and colouring."""
+    if rate == 1.0 and not profile.moves_in_world:
+        y = _render(np.asarray(x, dtype=np.float64), sample_rate, profile)
+        return np.clip(_level(y, x), -1.0, 1.0).astype(np.float32)
     feats = analyse(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil)
     return convert_analysed(x, feats, profile, rate=rate)
 
@@ -94,10 +105,7 @@ def convert_analysed(
     if rate != 1.0:
         feats = world.stretch_time(feats, rate)
     y = _render(world.synthesize(feats), feats.sample_rate, profile)
-    out_rms = _rms(y)
-    if out_rms > 1e-9:
-        y = y * (_rms(x) / out_rms)
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+    return np.clip(_level(y, x), -1.0, 1.0).astype(np.float32)
 
 
 class TimbreTransformer:
@@ -137,12 +145,12 @@ class TimbreTransformer:
     def _convert(self, seg: np.ndarray) -> np.ndarray:
         if len(seg) < self.sample_rate * 0.03 or not np.any(seg):
             return np.zeros(len(seg))
-        feats = world.analyze(seg, self.sample_rate, f0_floor=self.f0_floor, f0_ceil=self.f0_ceil)
-        y = _render(
-            world.synthesize(apply_profile(feats, self.profile), len(seg)), self.sample_rate, self.profile
-        )
-        out_rms = _rms(y)
-        return y * (_rms(seg) / out_rms) if out_rms > 1e-9 else y
+        if self.profile.moves_in_world:
+            feats = world.analyze(seg, self.sample_rate, f0_floor=self.f0_floor, f0_ceil=self.f0_ceil)
+            y = world.synthesize(apply_profile(feats, self.profile), len(seg))
+        else:  # the model moved the pitch: only the mel mapping is left (see `convert`)
+            y = seg
+        return _level(_render(y, self.sample_rate, self.profile), seg)
 
     def _run(self, final: bool) -> np.ndarray:
         new = self._pending_in

