@@ -159,7 +159,8 @@ def with_f0_mapping(model: bytes) -> tuple[bytes, bytes]:
         )
     )
     mapping = [
-        # mapped = gain * max(f0, floor) ** exponent; weight = clip((f0 - low) / width, 0, 1)
+        # the decoder gets f0 + weight * (gain * max(f0, floor) ** exponent - f0),
+        # weight = clip((f0 - low) / width, 0, 1)
         helper.make_node("Max", [F0_TENSOR, "f0_floor"], ["f0_positive"]),
         helper.make_node("Pow", ["f0_positive", exponent], ["f0_power"]),
         helper.make_node("Mul", ["f0_power", gain], ["f0_moved"]),
