@@ -372,9 +372,8 @@ class HeardSpeech:
     """What the person says at the start of the upload, as Whisper heard it: the text for the
     base voice to read, and the encoder frames to pair that reading with the person's speech."""
 
-    speech: np.ndarray  # at most PARALLEL_SECONDS of the upload's start, cut at a pause
     text: str
-    frames: np.ndarray  # Whisper's encoder frames of `speech` (WhisperEngine.content_frames)
+    frames: np.ndarray  # Whisper's encoder frames of the upload's start (WhisperEngine.content_frames)
 
 
 def content_timing(
@@ -427,7 +426,7 @@ def hear_upload(
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no transcript of the sample for the residual codebook", exc_info=True)
         return None
-    return HeardSpeech(speech, heard.text, frames)
+    return HeardSpeech(heard.text, frames)
 
 
 def reading_timing(
@@ -602,14 +601,12 @@ def _read_test_text(base: _Base) -> list[tuple[np.ndarray, WorldFeatures | None]
 def _speak_test(
     sentence: tuple[np.ndarray, WorldFeatures | None], profile: TimbreProfile, rate: int
 ) -> np.ndarray:
-    """One test sentence as the speaking path converts it with `profile`: through WORLD (its
-    analysis made ahead) or, when the model moved the pitch, the mel mapping alone."""
+    """One test sentence as the speaking path converts it with `profile`: with the WORLD analysis
+    made ahead, or (not analysed: the model moved the pitch) as `convert` decides."""
     from app.engines.timbre.transformer import convert, convert_analysed
 
     audio, feats = sentence
-    if profile.moves_in_world:
-        return convert_analysed(audio, feats, profile)
-    return convert(audio, rate, profile)
+    return convert(audio, rate, profile) if feats is None else convert_analysed(audio, feats, profile)
 
 
 def _speaker_stats(parts: list[np.ndarray], rate: int, at_rate: int, band_rate: int) -> VoiceStats:
