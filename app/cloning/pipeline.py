@@ -372,8 +372,9 @@ class HeardSpeech:
     """What the person says at the start of the upload, as Whisper heard it: the text for the
     base voice to read, and the encoder frames to pair that reading with the person's speech."""
 
+    speech: np.ndarray  # at most PARALLEL_SECONDS of the upload's start, cut at a pause
     text: str
-    frames: np.ndarray  # Whisper's encoder frames of the upload's start (WhisperEngine.content_frames)
+    frames: np.ndarray  # Whisper's encoder frames of `speech` (WhisperEngine.content_frames)
 
 
 def content_timing(
@@ -426,7 +427,7 @@ def hear_upload(
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no transcript of the sample for the residual codebook", exc_info=True)
         return None
-    return HeardSpeech(heard.text, frames)
+    return HeardSpeech(speech, heard.text, frames)
 
 
 def reading_timing(
