@@ -680,6 +680,10 @@ def test_the_voice_learns_its_mapping_from_the_whole_upload_and_the_score_withou
     seen = np.concatenate([calib, np.zeros_like(held)])
     mappings = pipeline._with_mel_mapping(profile, clone, RATE, 16_000, seen, upload, timing)
     assert mappings.scored.mel_residual and mappings.stored.mel_residual
+    # WORLD resynthesised this reading: its corrections are averaged over more frames than
+    # Kokoro's own reading's (sharper ones changed its sounds).
+    assert mappings.stored.mel_residual_smoothing == vocoder.RESIDUAL_SMOOTH_FRAMES_WORLD
+    assert vocoder.RESIDUAL_SMOOTH_FRAMES < vocoder.RESIDUAL_SMOOTH_FRAMES_WORLD
     assert mappings.stored != mappings.scored
 
     # Another person in the held-out part: the score's mapping is the same, the voice's is not.
@@ -852,6 +856,7 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
 
     from app.cloning.pipeline import build_voice
     from app.engines import registry
+    from app.engines.timbre import vocoder
     from app.engines.voices import parse_artifact
 
     upload, held = _person("M_1040-133433-0000.flac")
@@ -867,6 +872,8 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
     assert profile.f0_by_model and not profile.moves_in_world
     assert profile.f0_target_mean_hz is not None and profile.f0_target_mean_hz != profile.f0_source_mean_hz
     assert 32 * 20 <= len(profile.mel_residual) == len(profile.mel_residual_keys)
+    # Kokoro read his words itself: the corrections are the sharper ones (WORLD's take more frames).
+    assert profile.mel_residual_smoothing == vocoder.RESIDUAL_SMOOTH_FRAMES
     # The clone the job scored had a codebook of its own, learnt without the held-out part.
     assert result.artifact["mel_mapping"]["scored_residual_entries"] >= 32
     stored = parse_artifact(result.artifact)

@@ -480,11 +480,16 @@ def _with_mel_mapping(
 
     limit = band_limit(band_rate)
     reading = np.asarray(clone_reading, dtype=np.float32)
+    # Kokoro's own reading (the model moved the pitch) takes sharper corrections than one WORLD
+    # resynthesised.
+    smoothing = (
+        vocoder.RESIDUAL_SMOOTH_FRAMES if profile.f0_by_model else vocoder.RESIDUAL_SMOOTH_FRAMES_WORLD
+    )
 
     def fitted(person: np.ndarray) -> TimbreProfile:
         mapping = vocoder.learn_mapping(reading, person, rate, limit)
         if timing is not None and mapping.mix:  # wideband, enough speech
-            mapping = vocoder.with_residual(mapping, reading, rate, person, rate, timing)
+            mapping = vocoder.with_residual(mapping, reading, rate, person, rate, timing, smoothing)
         return profile.with_mel_mapping(mapping)
 
     return MelMappings(scored=fitted(seen), stored=fitted(upload))

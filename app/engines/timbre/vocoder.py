@@ -83,13 +83,18 @@ RESIDUAL_COEFFS = 20
 RESIDUAL_ENTRIES = 128
 RESIDUAL_NEAREST = 3
 RESIDUAL_MIN_PAIRS = 200  # ~2.3 s of aligned speech frames, or no residual
-# The corrections are averaged over this many frames (~60 ms): frame by frame they also changed
-# the sounds (WER 9% -> 24% on the 4 clones that lost most). With frames paired on their spectra
-# that took 13 frames (~150 ms) and half the similarity gain. Paired by what was said (Whisper's
-# encoder, `with_residual`'s `timing`), on the 4 clones hardest to understand: 3 frames WER 15.1%,
-# 5 frames 9.5%, 7 frames 9.0% at less similarity; 19 speakers at 5: WER 6.9% mean (13 frames
-# on spectral pairs: 6.1%), one clone 19.6% (docs/benchmarks.md "Paired by what was said").
-RESIDUAL_SMOOTH_FRAMES = 5
+# The corrections are averaged over this many frames (~35 ms at 3): frame by frame they also
+# changed the sounds (WER 9% -> 24% on the 4 clones that lost most). With frames paired on their
+# spectra that took 13 frames (~150 ms) and half the similarity gain. Paired by what was said
+# (Whisper's encoder, `with_residual`'s `timing`), a reading through WORLD takes 5: on its 4
+# clones hardest to understand 3 frames gave WER 15.1%, 5 frames 9.5%, 7 frames 9.0% at less
+# similarity. Kokoro's own reading (the model moved the pitch; WORLD does not colour it) takes 3:
+# on the 18 clones of that way (whole Harvard sentences) 7 / 5 / 4 / 3 / 2 frames gave
+# Resemblyzer 0.818 / 0.823 / 0.825 / 0.829 / 0.826 and d-vector 0.808 / 0.813 / 0.816 / 0.820 /
+# 0.822, WER 5.5% at 5 and 5.8% at 3 (docs/benchmarks.md "Less smoothing of Kokoro's residual").
+# Stored per profile: clones made before keep theirs.
+RESIDUAL_SMOOTH_FRAMES = 3
+RESIDUAL_SMOOTH_FRAMES_WORLD = 5
 
 Mel = NDArray[np.float32]  # (N_MELS, frames), natural-log magnitude
 
@@ -342,9 +347,11 @@ def with_residual(
     person: np.ndarray,
     person_rate: int,
     timing: tuple[NDArray[np.float64], NDArray[np.float64]],
+    smoothing: int = RESIDUAL_SMOOTH_FRAMES,
 ) -> MelMapping:
     """`mapping` with the residual codebook learnt from parallel speech: `clone_reading` (the
-    clone's WORLD output reading what the person said in `person`). `timing` pairs the two in
+    clone's reading of what the person said in `person`, Kokoro's own or through WORLD), its
+    corrections averaged over `smoothing` frames when applied. `timing` pairs the two in
     time (seconds into the reading, seconds into `person`, both rising): each frame of the
     clone's reading (after `mapping`) is paired with the person's frame at its time, and each
     speech pair's difference in the first RESIDUAL_COEFFS cepstral coefficients is what the
@@ -379,6 +386,7 @@ def with_residual(
         mapping.centre,
         tuple(round(float(v), 4) for v in entries[used].ravel()),
         tuple(round(float(v), 4) for v in values.ravel()),
+        smoothing,
     )
 
 
