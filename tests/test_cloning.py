@@ -780,6 +780,36 @@ def test_the_parallel_reading_is_the_person_s_words_at_most_nine_seconds(tmp_pat
     assert pipeline.hear_upload(settings, few_words, RATE, None) is None
 
 
+def test_the_upload_s_language_is_heard_on_the_encoding_that_pairs_it(tmp_path: Path) -> None:
+    """The clone job learns the upload's language from the Whisper encoding it pairs frames with
+    (transcription would encode a 30 s window again to detect it): English for a LibriSpeech
+    reader, French and Spanish for the bank's voices; a clone of French speech made for French
+    hears her French words to read."""
+    from app.audio import resample
+    from app.cloning import pipeline
+    from app.engines import registry
+    from app.engines.tts.kokoro import SAMPLE_RATE, KokoroSynthesizer, get_kokoro_engine
+
+    settings = _test_settings(tmp_path)
+    stt = registry.get_stt("base", settings)
+    person, _ = _person("M_1040-133433-0000.flac")
+    clip = resample(person, RATE, 16_000)
+    frames, language = stt.content_frames_and_language(clip)
+    assert language == "en"
+    assert np.array_equal(frames, stt.content_frames(clip))  # the frames the pairing uses
+    engine = get_kokoro_engine(settings)
+    spanish = "Cada mañana tomamos el tren para ir a ver el mar con nuestros amigos de la escuela."
+    said = {}
+    for voice, text, code in (("ff_siwis", FRENCH + " " + FRENCH, "fr"), ("ef_dora", spanish, "es")):
+        audio = np.concatenate(list(KokoroSynthesizer(voice, engine, ((voice, 1.0),)).stream(text)))
+        assert stt.content_frames_and_language(resample(audio, SAMPLE_RATE, 16_000))[1] == code, voice
+        said[code] = resample(audio, SAMPLE_RATE, RATE)
+    heard = pipeline.hear_upload(settings, said["fr"], RATE, "fr")
+    assert heard is not None
+    assert {"matin", "train", "mer"} <= set(heard.text.lower().replace(",", " ").split()), heard.text
+    assert pipeline.hear_upload(settings, said["fr"], RATE, "en") is None  # not the clone's language
+
+
 @pytest.mark.slow
 def test_the_mel_band_mapping_brings_a_real_clone_nearer_under_both_judges(tmp_path: Path) -> None:
     """A woman's 10 s upload: her clone as it is stored (WORLD, then her mel band statistics and

@@ -418,12 +418,14 @@ def hear_upload(
     try:
         stt = registry.get_stt("base", settings)
         heard_audio = resample(speech, rate, 16_000)
-        heard = stt.transcribe(heard_audio)
-        if heard.language is None or language_family(heard.language) != expected:
+        # The language from the encoding the pairing needs anyway; told it, the transcription
+        # does not encode a 30 s window again to detect it.
+        frames, spoken = stt.content_frames_and_language(heard_audio)
+        if language_family(spoken) != expected:
             return None
+        heard = stt.transcribe(heard_audio, language=spoken)
         if len(heard.text.split()) < READING_MIN_WORDS:
             return None
-        frames = stt.content_frames(heard_audio)
     except Exception:  # the residual is an improvement, never a reason for a clone to fail
         log.warning("no transcript of the sample for the residual codebook", exc_info=True)
         return None
