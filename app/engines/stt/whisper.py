@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -410,18 +410,17 @@ class WhisperEngine:
         if len(x) < int(4 * CONTENT_FRAME_SECONDS * SAMPLE_RATE):
             raise InvalidInput("Audio is too short to encode", param="file")
 
-        def encode(samples: np.ndarray) -> Any:
+        def encode(samples: np.ndarray, detect: bool) -> tuple[np.ndarray, str]:
             features = self._model.feature_extractor(samples)
             features = features[:, : features.shape[1] // 2 * 2]  # the encoder halves the frame rate
-            return self._model.encode(features)
+            encoded = self._model.encode(features)
+            # The most likely language token, e.g. "<|en|>".
+            language = str(self._model.model.detect_language(encoded)[0][0][0])[2:-2] if detect else ""
+            return np.asarray(encoded)[0].astype(np.float64), language
 
         def content() -> tuple[np.ndarray, str]:
-            heard = encode(x)
-            language = ""
-            if detect:  # the most likely language token, e.g. "<|en|>"
-                language = str(self._model.model.detect_language(heard)[0][0][0])[2:-2]
-            silence = np.asarray(encode(np.zeros_like(x)))[0].astype(np.float64)
-            return np.asarray(heard)[0].astype(np.float64) - silence, language
+            heard, language = encode(x, detect)
+            return heard - encode(np.zeros_like(x), False)[0], language
 
         frames, language = call_lowered(content, self._nice)
         return frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-9), language
