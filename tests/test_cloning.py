@@ -683,7 +683,6 @@ def test_the_voice_learns_its_mapping_from_the_whole_upload_and_the_score_withou
     # WORLD resynthesised this reading: its corrections are averaged over more frames than
     # Kokoro's own reading's (sharper ones changed its sounds).
     assert mappings.stored.mel_residual_smoothing == vocoder.RESIDUAL_SMOOTH_FRAMES_WORLD
-    assert vocoder.RESIDUAL_SMOOTH_FRAMES < vocoder.RESIDUAL_SMOOTH_FRAMES_WORLD
     assert mappings.stored != mappings.scored
 
     # Another person in the held-out part: the score's mapping is the same, the voice's is not.
@@ -793,10 +792,7 @@ def test_the_upload_s_language_is_heard_on_the_encoding_that_pairs_it(tmp_path: 
     settings = _test_settings(tmp_path)
     stt = registry.get_stt("base", settings)
     person, _ = _person("M_1040-133433-0000.flac")
-    clip = resample(person, RATE, 16_000)
-    frames, language = stt.content_frames_and_language(clip)
-    assert language == "en"
-    assert np.array_equal(frames, stt.content_frames(clip))  # the frames the pairing uses
+    assert stt.content_frames_and_language(resample(person, RATE, 16_000))[1] == "en"
     engine = get_kokoro_engine(settings)
     spanish = "Cada mañana tomamos el tren para ir a ver el mar con nuestros amigos de la escuela."
     said = {}

@@ -395,32 +395,28 @@ class WhisperEngine:
         diagonal: a man's 2 s pause that the reading lacked was not followed, and 3 of 28 words
         landed where he said them. Less the encoder's output for silence of the same length (what
         position alone gives), 27 of 28 did."""
-        return self.content_frames_and_language(audio, detect=False)[0]
+        return self.content_frames_and_language(audio)[0]
 
-    def content_frames_and_language(
-        self, audio: np.ndarray, *, detect: bool = True
-    ) -> tuple[np.ndarray, str]:
+    def content_frames_and_language(self, audio: np.ndarray) -> tuple[np.ndarray, str]:
         """`content_frames`, and the language Whisper hears in `audio` (its code, e.g. "en"),
-        detected on the same encoding: transcription detects it on a 30 s window it encodes
-        again (0.55 s of 1.25 s for a 9 s clip on 2 cores). On this model the clip's own
-        encoding tells the language as surely (English 0.997-0.9998 on four LibriSpeech
-        readers, Kokoro's French, Spanish and Japanese 0.98-0.999; measured). `detect=False`
-        leaves the language empty."""
+        detected on the same encoding (one decoder step): transcription detects it on a 30 s
+        window it encodes again (0.55 s of 1.25 s for a 9 s clip on 2 cores). On this model the
+        clip's own encoding tells the language as surely (English 0.997-0.9998 on four
+        LibriSpeech readers, Kokoro's French, Spanish and Japanese 0.98-0.999; measured)."""
         x = np.asarray(audio, dtype=np.float32).reshape(-1)[: int(CONTENT_MAX_SECONDS * SAMPLE_RATE)]
         if len(x) < int(4 * CONTENT_FRAME_SECONDS * SAMPLE_RATE):
             raise InvalidInput("Audio is too short to encode", param="file")
 
-        def encode(samples: np.ndarray, detect: bool) -> tuple[np.ndarray, str]:
+        def encode(samples: np.ndarray) -> tuple[np.ndarray, str]:
             features = self._model.feature_extractor(samples)
             features = features[:, : features.shape[1] // 2 * 2]  # the encoder halves the frame rate
             encoded = self._model.encode(features)
-            # The most likely language token, e.g. "<|en|>".
-            language = str(self._model.model.detect_language(encoded)[0][0][0])[2:-2] if detect else ""
-            return np.asarray(encoded)[0].astype(np.float64), language
+            token = str(self._model.model.detect_language(encoded)[0][0][0])  # the likeliest, "<|en|>"
+            return np.asarray(encoded)[0].astype(np.float64), token[2:-2]
 
         def content() -> tuple[np.ndarray, str]:
-            heard, language = encode(x, detect)
-            return heard - encode(np.zeros_like(x), False)[0], language
+            (heard, language), (silence, _) = encode(x), encode(np.zeros_like(x))
+            return heard - silence, language
 
         frames, language = call_lowered(content, self._nice)
         return frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-9), language
