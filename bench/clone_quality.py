@@ -194,7 +194,8 @@ def real_table(args: argparse.Namespace) -> None:
             "dv_clone": cosine(judge.embed(clone_audio, rate), ref_dv),
             "self": cosine(encoder.embed(upload, audio.sample_rate), ref),
             "job": job_s,
-            "score": float(quality["similarity"]),
+            # The job's own held-out score (none when the upload had too little speech to spare).
+            "score": float("nan") if quality["similarity"] is None else float(quality["similarity"]),
             **{f"t_{stage}": float(t) for stage, t in details["timings"].items()},
         }
         wer_s = ""
@@ -221,7 +222,7 @@ def real_table(args: argparse.Namespace) -> None:
             flush=True,
         )
     print("-" * len(header))
-    mean = {k: float(np.mean([r[k] for r in rows if k in r])) for k in rows[0]}
+    mean = {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in rows[0]}
     wer_mean = f"{100 * mean['wer']:.1f}%" if "wer" in mean else ""
     print(
         f"{'mean':20} {mean['base']:5.3f} {'':30} {mean['start']:5.3f} {mean['clone']:5.3f} "

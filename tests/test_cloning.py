@@ -514,6 +514,41 @@ def _person(name: str) -> tuple[np.ndarray, np.ndarray]:
     return split_held_out(np.asarray(audio.samples, dtype=np.float32), RATE)
 
 
+def test_the_held_out_part_holds_a_third_of_the_speech_however_long_the_pauses() -> None:
+    """The job scores a clone on the end of the upload: ~30% of its speech, not of its length.
+    Her reading followed by 3 s of room tone (a pause of another LibriSpeech recording, 30 dB
+    down) keeps a third of her words in the held-out part, where a third of the length was
+    mostly the pause. A short upload (his four words, 2.4 s of speech) holds nothing out: the
+    voice learns from all of it."""
+    from app.audio import speech_seconds
+    from app.cloning.pipeline import SCORED_MIN_SPEECH_SECONDS, held_out_parts, prepare_samples
+
+    upload, _ = _person("F_1069-133699-0000.flac")
+    his, _ = _person("M_1034-121119-0000.flac")
+    pause = his[int(3.4 * RATE) :]
+    assert speech_seconds(pause, RATE) < 0.1
+    level = np.sqrt(np.mean(np.square(upload)) / np.mean(np.square(pause))) / 10 ** (30 / 20)
+    x = np.concatenate([upload, np.resize(pause, 3 * RATE) * np.float32(level)])
+    (sample,) = prepare_samples([DecodedAudio(x, RATE, len(x) / RATE, "wav", 16_000)], RATE)
+    assert len(sample.audio) > len(upload) + 2 * RATE  # the room tone is not trimmed as silence
+    ((calib, held),) = held_out_parts([sample], RATE)
+    assert np.array_equal(np.concatenate([calib, held]), sample.audio)
+    assert 0.25 < speech_seconds(held, RATE) / sample.speech_seconds < 0.4
+    assert len(_transcribe(held, "en")) >= 6  # words, not the pause
+
+    # Two samples: each gives the end of its own speech.
+    halves = [DecodedAudio(h, RATE, len(h) / RATE, "wav", 16_000) for h in np.array_split(upload, 2)]
+    both = prepare_samples(halves, RATE)
+    for part, (calib, held) in zip(both, held_out_parts(both, RATE), strict=True):
+        assert np.array_equal(np.concatenate([calib, held]), part.audio)
+        assert 0.2 < speech_seconds(held, RATE) / part.speech_seconds < 0.45
+
+    (short,) = prepare_samples([DecodedAudio(his, RATE, len(his) / RATE, "flac", 16_000)], RATE)
+    assert 1.0 < short.speech_seconds < SCORED_MIN_SPEECH_SECONDS
+    ((calib, held),) = held_out_parts([short], RATE)
+    assert held.size == 0 and np.array_equal(calib, short.audio)
+
+
 def test_both_judges_tell_people_apart_on_real_speech() -> None:
     from app.engines import registry
 
@@ -919,6 +954,35 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
     heard = _transcribe(spoken["residual"], "en", rate)
     said = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in SPEAK.lower()).split()
     assert len(set(said) - set(heard)) <= 2, heard
+
+
+@pytest.mark.slow
+def test_a_short_upload_makes_a_voice_from_all_its_speech_and_reports_no_score(embedded: AppHarness) -> None:
+    """Four words ("Chapter 99, the law": 2.4 s of speech in 5.9 s): too little to hold a part
+    out and judge the clone on it. The voice is made from all of it and speaks nearer him than
+    joe on his other recording; its quality similarity is null rather than a cosine against the
+    pause at its end."""
+    from app.audio import encode_audio
+    from app.storage import get_store
+
+    upload, held = _person("M_1034-121119-0000.flac")
+    account = embedded.make_user(credits=5000)
+    h = account.headers
+    voice_id = _start_clone(embedded, h, "Four words", encode_audio(upload, RATE, "wav"))
+    voice = _poll(embedded, f"{V}/voices/{voice_id}/status", h)
+    assert voice["status"] == "COMPLETED", voice
+    assert voice["quality"]["similarity"] is None
+    with session_scope(embedded.settings) as session:
+        row = session.query(Voice).filter(Voice.voice_id == voice_id).one()
+        assert row.artifact_key is not None
+        artifact = json.loads(get_store(embedded.settings).get(row.artifact_key))
+    assert artifact["quality"]["held_out_seconds"] == 0
+    assert (
+        artifact["quality"]["similarity"] is None and artifact["quality"]["second_judge_similarity"] is None
+    )
+    spoken = _generate(embedded, h, voice_id, SPEAK)
+    joe = _joe().synthesize(SPEAK)
+    assert _cos(_embed(spoken), _embed(held)) > _cos(_embed(joe), _embed(held)) + 0.05
 
 
 @pytest.mark.slow

@@ -201,7 +201,12 @@ def _spectral_flux(frames: np.ndarray) -> np.ndarray:
 
 
 def speech_seconds(samples: np.ndarray, rate: int) -> float:
-    """Seconds of speech: WebRTC VAD (16 kHz, 30 ms frames, aggressiveness 2) frames whose
+    """Seconds of speech: the frames `speech_mask` counts."""
+    return float(np.count_nonzero(speech_mask(samples, rate)) * VAD_FRAME_MS / 1000)
+
+
+def speech_mask(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Which VAD_FRAME_MS frames are speech: WebRTC VAD (16 kHz, aggressiveness 2) frames whose
     neighbourhood (~0.33 s) is not spectrally static, so steady tones and hum do not count.
     """
     import webrtcvad
@@ -213,7 +218,7 @@ def speech_seconds(samples: np.ndarray, rate: int) -> float:
     frame = VAD_RATE * VAD_FRAME_MS // 1000
     n = x.size // frame
     if n == 0:
-        return 0.0
+        return np.zeros(0, dtype=bool)
     frames = x[: n * frame].reshape(n, frame)
     data = np.round(frames * 32767.0).astype("<i2").tobytes()
     vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
@@ -222,10 +227,10 @@ def speech_seconds(samples: np.ndarray, rate: int) -> float:
         (vad.is_speech(data[i * step : (i + 1) * step], VAD_RATE) for i in range(n)), dtype=bool, count=n
     )
     if not voiced.any():
-        return 0.0
+        return voiced
     width = min(_FLUX_WINDOW_FRAMES, n)
     local = np.convolve(_spectral_flux(frames.astype(np.float64)), np.ones(width) / width, mode="same")
-    return float(np.count_nonzero(voiced & (local > _MIN_FLUX_DB)) * VAD_FRAME_MS / 1000)
+    return np.asarray(voiced & (local > _MIN_FLUX_DB))
 
 
 def require_speech(

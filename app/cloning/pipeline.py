@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -87,6 +87,7 @@ SAME_SPEAKER_MIN = 0.75
 SECOND_JUDGE_SAME_MIN = 0.6
 HELD_OUT_FRACTION = 0.3
 HELD_OUT_MIN_SECONDS = 2.0
+SCORED_MIN_SPEECH_SECONDS = 4.0  # less speech in all: nothing held out, no score (held_out_parts)
 GAP_SECONDS = 0.25  # silence between concatenated parts for the embeddings
 COARSE_ALPHAS = (0.90, 0.97, 1.04, 1.11, 1.18, 1.25)
 TUNE_THREADS = 2
@@ -147,11 +148,43 @@ def prepare_samples(samples: list[DecodedAudio], rate: int) -> list[_Sample]:
 
 
 def split_held_out(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(calibration, held-out): the last ~30% (>= 2 s, <= half) cut at the quietest 20 ms near the mark."""
+    """One recording as (upload, held-out) by duration: the last ~30% (>= 2 s, <= half) cut at
+    the quietest 20 ms near the mark. How bench/clone_quality.py and the tests cut a LibriSpeech
+    utterance into what a clone is made from and what it is judged on (every figure since the
+    first used this cut); the job divides an upload by its speech (`held_out_parts`)."""
     n = len(x)
     held = min(max(HELD_OUT_FRACTION * n, HELD_OUT_MIN_SECONDS * rate), 0.5 * n)
     mark = _quietest_near(x, rate, int(n - held), int(n - held) + int(0.4 * rate))
     return x[:mark], x[mark:]
+
+
+def held_out_parts(samples: list[_Sample], rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(calibration, held-out) of each prepared sample: the held-out parts, at the samples'
+    ends and cut at pauses, hold ~30% of all the speech (>= 2 s, <= half). Divided by speech,
+    not duration: a LibriSpeech reader's upload that ends in 2.5 s of room noise held out noise
+    (0.06 s of speech), and the job scored his clone 0.45 where it scores 0.67 on his other
+    speech. With less than SCORED_MIN_SPEECH_SECONDS of speech in all, nothing is held out: the
+    voice needs every second of it, and what could be spared is too little to judge on (the
+    clone then has no held-out score)."""
+    total = sum(s.speech_seconds for s in samples)
+    if total < SCORED_MIN_SPEECH_SECONDS:
+        return [(s.audio, s.audio[:0]) for s in samples]
+    share = min(max(HELD_OUT_FRACTION * total, HELD_OUT_MIN_SECONDS), 0.5 * total) / total
+    return [_split_speech(s.audio, rate, share) for s in samples]
+
+
+def _split_speech(x: np.ndarray, rate: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """`x` cut at the quietest 20 ms near where the last `share` of its speech begins."""
+    from app.audio.clean import VAD_FRAME_MS, speech_mask
+
+    mask = speech_mask(x, rate)
+    if not mask.any():
+        return x, x[:0]
+    after = np.cumsum(mask[::-1])[::-1]  # speech frames from each frame to the end
+    start = int(np.flatnonzero(after >= share * after[0])[-1])
+    mark = int(start * VAD_FRAME_MS * rate / 1000)
+    cut = _quietest_near(x, rate, mark, mark + int(0.4 * rate))
+    return x[:cut], x[cut:]
 
 
 def _quietest_near(x: np.ndarray, rate: int, mark: int, last: int) -> int:
@@ -497,6 +530,49 @@ def _with_mel_mapping(
     return MelMappings(scored=fitted(seen), stored=fitted(upload))
 
 
+@dataclass(frozen=True)
+class HeldOutScore:
+    """The clone and its base voice reading TEST_TEXT, each against the held-out audio, by both
+    judges (cosines)."""
+
+    clone: float
+    base: float
+    clone_second: float
+    base_second: float
+
+    # The artifact's names for them (details["quality"]).
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "similarity",
+        "base_similarity",
+        "second_judge_similarity",
+        "second_judge_base_similarity",
+    )
+
+    @classmethod
+    def of(
+        cls, base_test: np.ndarray, clone_test: np.ndarray, rate: int, held: np.ndarray, held_rate: int
+    ) -> HeldOutScore:
+        from app.engines import registry
+        from app.engines.speaker import cosine
+
+        first, second = registry.get_speaker_encoder(), registry.get_second_judge()
+        ref, ref_second = first.embed(held, held_rate), second.embed(held, held_rate)
+        return cls(
+            clone=cosine(first.embed(clone_test, rate), ref),
+            base=cosine(first.embed(base_test, rate), ref),
+            clone_second=cosine(second.embed(clone_test, rate), ref_second),
+            base_second=cosine(second.embed(base_test, rate), ref_second),
+        )
+
+    def rounded(self) -> dict[str, float]:
+        values = (self.clone, self.base, self.clone_second, self.base_second)
+        return {name: round(v, 4) for name, v in zip(self.FIELDS, values, strict=True)}
+
+    def __str__(self) -> str:
+        second = f"second judge {self.clone_second:.3f} (base {self.base_second:.3f})"
+        return f"{self.clone:.3f} (base {self.base:.3f}), {second}"
+
+
 # --------------------------------------------------------------------------- the job
 
 
@@ -665,12 +741,11 @@ def build_voice(
         min_pair = check_same_speaker(embeddings, second)
     mean = np.mean(np.stack(embeddings), axis=0)
     mean = mean / (np.linalg.norm(mean) or 1.0)
-    parts = [split_held_out(s.audio, work_rate) for s in prepared]
+    parts = held_out_parts(prepared, work_rate)
     calib_parts = [p[0] for p in parts]
     held_parts = [p[1] for p in parts]
-    held_audio = _join(held_parts, work_rate)
+    scored = any(len(h) for h in held_parts)
     calib_emb = encoder.embed(_join(calib_parts, work_rate), work_rate)
-    held_emb = encoder.embed(held_audio, work_rate)
     lap("embed", 22)
 
     # The whole upload, and the same with its held-out parts silenced (what the score may learn from).
@@ -700,7 +775,7 @@ def build_voice(
         # (WORLD-analysing it as the speaking path would, unless its model moves the pitch),
         # beside the readings and the pairing, so that the score at the end only converts it
         # (another base chosen reads it again below).
-        early_test = background.submit(_read_test_text, lead) if lead is not None else None
+        early_test = background.submit(_read_test_text, lead) if lead is not None and scored else None
         # The bases read the person's own words when Whisper heard enough of them: that one
         # reading is what the mapping learns from (the residual's parallel speech). Otherwise (a
         # few words, another language, no Whisper) they read the calibration text, and there is
@@ -721,9 +796,10 @@ def build_voice(
             upload, seen = resample(upload, work_rate, rate), resample(seen, work_rate, rate)
         lap("base_voice", 30)
 
+        test_reading = None
         if base is lead and early_test is not None:
             test_reading = early_test
-        else:
+        elif scored:
             test_reading = background.submit(_read_test_text, base)
         if base.pitch is not None:  # the model moved the pitch: no WORLD analysis, no search
             timing = None if heard is None else reading_timing(settings, heard, raw[base.label], rate)
@@ -773,25 +849,22 @@ def build_voice(
         # Scored on a text the tuning never heard, against the held-out audio: the base voice as
         # it is, and through the profile sentence by sentence (as the speaking path converts it,
         # here three sentences at once), by both judges.
-        test_sentences = test_reading.result()
-        # Scored as it will speak: the mapping is stored either way, rendered as the operator chose.
-        spoken = mappings.scored.for_vocoder(settings.clone_vocoder)
-        converted = list(background.map(lambda s: _speak_test(s, spoken, rate), test_sentences))
-    base_test, clone_test = np.concatenate([s[0] for s in test_sentences]), np.concatenate(converted)
-    held_dvec = judge.embed(held_audio, work_rate)
-    base_sim = cosine(encoder.embed(base_test, rate), held_emb)
-    clone_sim = cosine(encoder.embed(clone_test, rate), held_emb)
-    base_dvec = cosine(judge.embed(base_test, rate), held_dvec)
-    clone_dvec = cosine(judge.embed(clone_test, rate), held_dvec)
+        score: HeldOutScore | None = None
+        if test_reading is not None:
+            test_sentences = test_reading.result()
+            # Scored as it will speak: the mapping is stored either way, rendered as the operator chose.
+            spoken = mappings.scored.for_vocoder(settings.clone_vocoder)
+            converted = list(background.map(lambda s: _speak_test(s, spoken, rate), test_sentences))
+            base_test = np.concatenate([s[0] for s in test_sentences])
+            score = HeldOutScore.of(
+                base_test, np.concatenate(converted), rate, _join(held_parts, work_rate), work_rate
+            )
     lap("score", 92)
 
     details: dict[str, object] = {
         "nearest_builtin": nearest,
         "quality": {
-            "similarity": round(clone_sim, 4),
-            "base_similarity": round(base_sim, 4),
-            "second_judge_similarity": round(clone_dvec, 4),
-            "second_judge_base_similarity": round(base_dvec, 4),
+            **(score.rounded() if score is not None else dict.fromkeys(HeldOutScore.FIELDS)),
             "calibration_similarity": round(calib_score, 4),
             "samples_min_similarity": None if min_pair is None else round(min_pair, 4),
             "held_out_seconds": round(sum(len(h) for h in held_parts) / work_rate, 2),
@@ -820,19 +893,11 @@ def build_voice(
         artifact = TimbreArtifact(base_voice=base.piper_key, profile=mappings.stored, details=details)
     else:
         artifact = KokoroCloneArtifact(voices=base.blend, profile=mappings.stored, details=details)
-    log.info(
-        "clone on %s: similarity %.3f (base %.3f), second judge %.3f (base %.3f), %s",
-        base.label,
-        clone_sim,
-        base_sim,
-        clone_dvec,
-        base_dvec,
-        chosen,
-    )
+    log.info("clone on %s (%s): held-out %s", base.label, chosen, score or "none (too little speech)")
     return CloneResult(
         voice_artifact=artifact,
         embedding=[float(v) for v in mean],
-        quality_similarity=round(clone_sim, 4),
+        quality_similarity=None if score is None else round(score.clone, 4),
         clean_samples=[s.audio for s in prepared],
         sample_rate=work_rate,
     )
