@@ -4,9 +4,12 @@ Three different texts, so that nothing is scored on what it was tuned on:
 - SOURCE_PASSAGE (~30 s): the base voice's own statistics (F0, long-term envelope, formants).
 - CALIBRATION_TEXT (~6 s): converted once per candidate profile while tuning, when the upload
   holds too few words to read the person's own (app.cloning.pipeline.hear_upload).
-- TEST_TEXT (~8 s): spoken with the finished voice and compared with the held-out audio. Four
+- TEST_TEXT (~7 s): spoken with the finished voice and compared with the held-out audio. Three
   sentences: with two (~4 s) the score was too noisy to tell the clone from its base (the test
-  speaker's clone scored 0.722 against the base's 0.731 with two, and above it with four).
+  speaker's clone scored 0.722 against the base's 0.731 with two, and above it with four). Over
+  18 LibriSpeech clones these three scored as the four before them did (mean +0.0006, sd 0.010;
+  two sentences: sd 0.019), for a quarter less of the job's reading and rendering
+  (docs/benchmarks.md, stop 42).
 Harvard sentences (IEEE 1969, public domain) are phonetically balanced, so short passages
 cover the vowel space that formant and envelope statistics need.
 """
@@ -29,6 +32,6 @@ CALIBRATION_TEXT = (
 )
 
 TEST_TEXT = (
-    "The boy was there when the sun rose. A rod is used to catch pink salmon. "
+    "A rod is used to catch pink salmon. "
     "The source of the huge river is the clear spring. Help the woman get back to her feet."
 )
