@@ -693,6 +693,21 @@ def test_require_speech_on_speech(speech_wav_bytes: bytes) -> None:
     assert speech_seconds(audio.samples, audio.sample_rate) == seconds
 
 
+def test_a_hiss_after_speech_is_not_counted_as_speech() -> None:
+    """A reader followed by 3 s of white noise 25 dB under her voice: WebRTC VAD, having heard
+    her, called the hiss speech (all 3 s); run both ways it counts her speech alone."""
+    from pathlib import Path
+
+    audio = decode((Path(__file__).parent / "librispeech" / "F_1069-133699-0000.flac").read_bytes())
+    speech = np.asarray(audio.samples, dtype=np.float32)
+    rng = np.random.default_rng(4)
+    hiss = rng.standard_normal(3 * audio.sample_rate).astype(np.float32)
+    hiss *= np.sqrt(np.mean(np.square(speech)) / np.mean(np.square(hiss))) / 10 ** (25 / 20)
+    alone = speech_seconds(speech, audio.sample_rate)
+    assert alone > 0.7 * audio.duration  # a reader: mostly speech
+    assert speech_seconds(np.concatenate([speech, hiss]), audio.sample_rate) < alone + 0.3
+
+
 def test_require_speech_refuses_silence(silence_wav_bytes: bytes) -> None:
     audio = decode(silence_wav_bytes)
     with pytest.raises(InvalidInput, match="^No speech found in sample$") as err:

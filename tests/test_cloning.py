@@ -982,7 +982,8 @@ def test_a_short_upload_makes_a_voice_from_all_its_speech_and_reports_no_score(e
     )
     spoken = _generate(embedded, h, voice_id, SPEAK)
     joe = _joe().synthesize(SPEAK)
-    assert _cos(_embed(spoken), _embed(held)) > _cos(_embed(joe), _embed(held)) + 0.05
+    # Measured 0.654 against joe's 0.51.
+    assert _cos(_embed(spoken), _embed(held)) > _cos(_embed(joe), _embed(held)) + 0.1
 
 
 @pytest.mark.slow

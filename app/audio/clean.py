@@ -208,6 +208,11 @@ def speech_seconds(samples: np.ndarray, rate: int) -> float:
 def speech_mask(samples: np.ndarray, rate: int) -> np.ndarray:
     """Which VAD_FRAME_MS frames are speech: WebRTC VAD (16 kHz, aggressiveness 2) frames whose
     neighbourhood (~0.33 s) is not spectrally static, so steady tones and hum do not count.
+
+    The VAD runs both ways and a frame is speech when both passes call it so. It adapts to what
+    it heard: after a reader's speech it called 3 s of white noise 20-30 dB under her voice
+    speech (all of it), where on its own or before speech it called it noise. Both ways, each
+    pass's hangover after a word is gone too: LibriSpeech readers count 2-9% less speech.
     """
     import webrtcvad
 
@@ -221,11 +226,13 @@ def speech_mask(samples: np.ndarray, rate: int) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     frames = x[: n * frame].reshape(n, frame)
     data = np.round(frames * 32767.0).astype("<i2").tobytes()
-    vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
     step = frame * 2
-    voiced = np.fromiter(
-        (vad.is_speech(data[i * step : (i + 1) * step], VAD_RATE) for i in range(n)), dtype=bool, count=n
-    )
+    chunks = [data[i * step : (i + 1) * step] for i in range(n)]
+    forward, backward = webrtcvad.Vad(VAD_AGGRESSIVENESS), webrtcvad.Vad(VAD_AGGRESSIVENESS)
+    voiced = np.fromiter((forward.is_speech(c, VAD_RATE) for c in chunks), dtype=bool, count=n)
+    voiced &= np.fromiter((backward.is_speech(c, VAD_RATE) for c in reversed(chunks)), dtype=bool, count=n)[
+        ::-1
+    ]
     if not voiced.any():
         return voiced
     width = min(_FLUX_WINDOW_FRAMES, n)
