@@ -518,7 +518,7 @@ def test_the_held_out_part_holds_a_third_of_the_speech_however_long_the_pauses()
     """The job scores a clone on the end of the upload: ~30% of its speech, not of its length.
     Her reading followed by 3 s of room tone (a pause of another LibriSpeech recording, 30 dB
     down) keeps a third of her words in the held-out part, where a third of the length was
-    mostly the pause. A short upload (his four words, 2.4 s of speech) holds nothing out: the
+    mostly the pause. A short upload (his four words, 2.2 s of speech) holds nothing out: the
     voice learns from all of it."""
     from app.audio import speech_seconds
     from app.cloning.pipeline import SCORED_MIN_SPEECH_SECONDS, held_out_parts, prepare_samples
@@ -958,7 +958,7 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
 
 @pytest.mark.slow
 def test_a_short_upload_makes_a_voice_from_all_its_speech_and_reports_no_score(embedded: AppHarness) -> None:
-    """Four words ("Chapter 99, the law": 2.4 s of speech in 5.9 s): too little to hold a part
+    """Four words ("Chapter 99, the law": 2.2 s of speech in 5.9 s): too little to hold a part
     out and judge the clone on it. The voice is made from all of it and speaks nearer him than
     joe on his other recording; its quality similarity is null rather than a cosine against the
     pause at its end."""

@@ -214,7 +214,6 @@ def speech_mask(samples: np.ndarray, rate: int) -> np.ndarray:
     speech (all of it), where on its own or before speech it called it noise. Both ways, each
     pass's hangover after a word is gone too: LibriSpeech readers count 2-9% less speech.
     """
-    import webrtcvad
 
     x = np.asarray(samples, dtype=np.float32)
     if rate != VAD_RATE:
@@ -228,16 +227,20 @@ def speech_mask(samples: np.ndarray, rate: int) -> np.ndarray:
     data = np.round(frames * 32767.0).astype("<i2").tobytes()
     step = frame * 2
     chunks = [data[i * step : (i + 1) * step] for i in range(n)]
-    forward, backward = webrtcvad.Vad(VAD_AGGRESSIVENESS), webrtcvad.Vad(VAD_AGGRESSIVENESS)
-    voiced = np.fromiter((forward.is_speech(c, VAD_RATE) for c in chunks), dtype=bool, count=n)
-    voiced &= np.fromiter((backward.is_speech(c, VAD_RATE) for c in reversed(chunks)), dtype=bool, count=n)[
-        ::-1
-    ]
+    voiced = _vad_pass(chunks) & _vad_pass(chunks[::-1])[::-1]
     if not voiced.any():
         return voiced
     width = min(_FLUX_WINDOW_FRAMES, n)
     local = np.convolve(_spectral_flux(frames.astype(np.float64)), np.ones(width) / width, mode="same")
     return np.asarray(voiced & (local > _MIN_FLUX_DB))
+
+
+def _vad_pass(chunks: list[bytes]) -> np.ndarray:
+    """WebRTC VAD's call on each chunk, in order, by one fresh detector."""
+    import webrtcvad
+
+    vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
+    return np.fromiter((vad.is_speech(c, VAD_RATE) for c in chunks), dtype=bool, count=len(chunks))
 
 
 def require_speech(
