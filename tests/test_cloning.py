@@ -641,6 +641,25 @@ def test_the_mel_mix_moves_how_the_bands_vary_together_to_the_persons() -> None:
     assert short.mix == () and len(short.scale) == vocoder.N_MELS
 
 
+def test_a_pause_of_room_tone_does_not_change_what_the_mapping_learns() -> None:
+    """His upload is four words and then 2.5 s of the room (~20 dB under his voice, within the
+    loudness range the mapping counts as speech). The mapping learnt from it is the one learnt
+    from his words alone: the VAD keeps the room's frames out of the statistics. Counted by
+    loudness alone, 63% of the frames were the room's, and the mapping moved the clone's bands
+    by 0.86 (natural-log units, ~7 dB) on average toward it."""
+    from app.audio import speech_seconds
+    from app.engines.timbre import vocoder
+
+    clone, _ = _person("F_1069-133699-0000.flac")  # another person's speech stands for the clone
+    his, _ = _person("M_1034-121119-0000.flac")
+    words = his[: int(3.4 * RATE)]
+    assert speech_seconds(his[len(words) :], RATE) < 0.1 and len(his) > len(words) + 2 * RATE
+    with_room, without = vocoder.learn_mapping(clone, his, RATE), vocoder.learn_mapping(clone, words, RATE)
+    assert np.abs(np.subtract(with_room.offset, without.offset)).mean() < 0.05
+    assert np.abs(np.subtract(with_room.scale, without.scale)).max() < 0.05
+    assert with_room.mix and np.abs(np.subtract(with_room.mix, without.mix)).max() < 0.05
+
+
 def test_the_residual_codebook_brings_each_frame_nearer_the_persons() -> None:
     """Parallel speech by construction: a person's upload through WORLD with formants raised is
     the "clone" reading what they said. The band mapping and the mix move its statistics; the
