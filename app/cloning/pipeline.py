@@ -28,7 +28,8 @@ Stages (progress in brackets):
    by speaker-encoder cosine to the calibration audio; the best one wins. A pitched blend has
    nothing to tune (PITCH_BY_MODEL).
 6b. mel mapping [88]: each log-mel band of the clone's reading (WORLD's output, or Kokoro's
-   own when it moved the pitch) is moved to the speaker's mean and spread, then its first
+   own when it moved the pitch) is moved to the speaker's mean and spread (both over the frames
+   the VAD calls speech: the room between a reader's words is not their voice), then its first
    cepstral coefficients are mixed half way to the speaker's covariance; then a residual
    codebook adds what those miss frame by frame, learnt from the same reading as parallel
    speech: the clone's reading is compared with the person's speech frame by frame where stage
