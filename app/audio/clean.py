@@ -214,7 +214,6 @@ def speech_mask(samples: np.ndarray, rate: int) -> np.ndarray:
     speech (all of it), where on its own or before speech it called it noise. Both ways, each
     pass's hangover after a word is gone too: LibriSpeech readers count 2-9% less speech.
     """
-
     x = np.asarray(samples, dtype=np.float32)
     if rate != VAD_RATE:
         x = resample(x, rate, VAD_RATE)
