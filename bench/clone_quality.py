@@ -3,10 +3,12 @@ WER, job time; means at the bottom. (The synthetic targets of earlier releases, 
 joe reshaped, are gone: they rewarded matching a vocoder, not a person.)
 
 Real speakers (default): `../shared/data/librispeech-dev/` (24 LibriSpeech speakers, CC BY 4.0;
-those with >= 7.5 s of speech). The first ~65% of the utterance (cut at a pause) is the upload;
-the rest, a text the clone never saw, is what it is scored against. Each clone goes through the
-real pipeline (`build_voice`), then speaks Harvard list 1 through its stored artifact, as a
-request would.
+those with >= 7.5 s of speech). Each speaker is cloned once per cut (`--cuts`): `end` uploads the
+first ~70% of the utterance (cut at a pause) and scores against the rest, a text the clone never
+saw; `start` holds out the first ~30% and uploads the rest. One cut's mean moves by ~0.003 with
+the host's CPU and a single clone by ~0.01: two cuts judge every speaker on two different texts
+and halve what one unlucky clip can do to the mean. Each clone goes through the real pipeline
+(`build_voice`), then speaks Harvard list 1 through its stored artifact, as a request would.
 
 Columns (real speakers):
   base      Resemblyzer cosine of joe (unchanged) to the speaker's held-out clip
@@ -22,12 +24,14 @@ to the person's, then frame by frame by the residual codebook learnt from the pe
 (app.engines.timbre.vocoder); `--vocoder-ceiling` shows what each vocoder alone costs. Both judges hear
 every clip at one loudness (app.engines.speaker.encoder.JUDGING_LUFS). The clones run on a lowered
 thread, as a worker runs the clone job.
-`--samples-curve N`: for N speakers, the upload cut in three; clones from 1, 2 and 3 of the parts.
+`--samples-curve N`: for N speakers, the `end` cut's upload cut in three at pauses; clones from 1, 2
+and 3 of the parts.
 `--languages es,fr`: each clone also reads the bank's three round-trip passages per language, judged as the
 bank's voices are (bench/kokoro_bank.py: Whisper WER, CER for ja/zh/hi, goal 15%; for ja/zh also the
 error by reading, kana or pinyin, which does not count a homophone Whisper chose).
 
-Usage: .venv/bin/python bench/clone_quality.py [--speakers 8] [--samples-curve 6] [--languages es,fr]
+Usage: .venv/bin/python bench/clone_quality.py [--speakers 8] [--cuts end] [--samples-curve 6]
+       [--languages es,fr]
        .venv/bin/python bench/clone_quality.py --job-time   (the 30 s upload's job time only, ~1.5 min)
        .venv/bin/python bench/clone_quality.py --vocoder-ceiling   (what WORLD / HiFi-GAN alone cost, ~2 min)
 """
@@ -94,6 +98,31 @@ def real_speakers(data: Path) -> list[tuple[str, DecodedAudio]]:
     return found
 
 
+CUTS = ("end", "start")
+
+
+def cut(audio: DecodedAudio, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(upload, held-out) of one utterance: the held-out ~30% at its `end` or its `start`, cut
+    at a pause (the `start` cut is the `end` cut of the utterance played backwards)."""
+    from app.cloning.pipeline import split_held_out
+
+    x = np.asarray(audio.samples, dtype=np.float32)
+    if where == "end":
+        return split_held_out(x, audio.sample_rate)
+    upload, held = split_held_out(x[::-1], audio.sample_rate)
+    return np.ascontiguousarray(upload[::-1]), np.ascontiguousarray(held[::-1])
+
+
+def thirds(x: np.ndarray, rate: int) -> list[np.ndarray]:
+    """`x` in three parts of about equal length, cut at the quietest 20 ms near each third (a
+    pause, as a person's separate recordings end: a cut through a word leaves a click and half a
+    sound at both parts' edges)."""
+    from app.cloning.pipeline import quietest_near
+
+    marks = [quietest_near(x, rate, k * len(x) // 3, k * len(x) // 3 + int(0.4 * rate)) for k in (1, 2)]
+    return [x[a:b] for a, b in zip([0, *marks], [*marks, len(x)], strict=True)]
+
+
 def _part(audio: DecodedAudio, x: np.ndarray) -> DecodedAudio:
     return DecodedAudio(x, audio.sample_rate, len(x) / audio.sample_rate, audio.container, audio.source_rate)
 
@@ -125,7 +154,7 @@ def job_time(speakers: list[tuple[str, DecodedAudio]], settings: Settings, runs:
 
 def real_table(args: argparse.Namespace) -> None:
     from app.audio import resample
-    from app.cloning.pipeline import build_voice, split_held_out
+    from app.cloning.pipeline import build_voice
     from app.engines import registry
     from app.engines.speaker import cosine
     from app.engines.voices import VoiceContext
@@ -139,6 +168,9 @@ def real_table(args: argparse.Namespace) -> None:
     speakers = real_speakers(Path(args.data))[: args.speakers or None]
     if not speakers:
         sys.exit(f"no speakers with >= {MIN_SECONDS} s in {args.data}")
+    cuts = [c for c in args.cuts.split(",") if c]
+    if not cuts or any(c not in CUTS for c in cuts):
+        sys.exit(f"--cuts takes a comma-separated list of {', '.join(CUTS)}")
 
     def said(synth: Any, text: str, language: str | None = None) -> tuple[np.ndarray, int]:
         audio = np.concatenate(list(synth.stream(text, language=language)))
@@ -170,10 +202,11 @@ def real_table(args: argparse.Namespace) -> None:
     rows: list[dict[str, float]] = []
     language_errors: dict[str, list[float]] = {}
     reading_errors: dict[str, list[float]] = {}
-    clones: list[tuple[str, DecodedAudio, np.ndarray]] = []
-    for name, audio in speakers:
-        upload, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), audio.sample_rate)
-        clones.append((name, audio, upload))
+    clones: list[tuple[str, DecodedAudio, np.ndarray, np.ndarray]] = []
+    for (name, audio), where in [(s, c) for c in cuts for s in speakers]:
+        upload, held = cut(audio, where)
+        if where == cuts[0]:
+            clones.append((name, audio, upload, held))
         ref = encoder.embed(held, audio.sample_rate)
         ref_dv = judge.embed(held, audio.sample_rate)
         result, synth, job_s = clone([_part(audio, upload)])
@@ -196,6 +229,7 @@ def real_table(args: argparse.Namespace) -> None:
             "job": job_s,
             # The job's own held-out score (none when the upload had too little speech to spare).
             "score": float("nan") if quality["similarity"] is None else float(quality["similarity"]),
+            "cut": float(cuts.index(where)),
             **{f"t_{stage}": float(t) for stage, t in details["timings"].items()},
         }
         wer_s = ""
@@ -216,8 +250,9 @@ def real_table(args: argparse.Namespace) -> None:
                 if language in READ_LANGUAGES:
                     reading_errors.setdefault(language, []).append(reading_error_rate(language, texts, hyps))
         rows.append(row)
+        label = name if len(cuts) == 1 else f"{name} {where}"
         print(
-            f"{name:20} {row['base']:5.3f} {chosen[:30]:30} {row['start']:5.3f} {row['clone']:5.3f} "
+            f"{label:20} {row['base']:5.3f} {chosen[:30]:30} {row['start']:5.3f} {row['clone']:5.3f} "
             f"{row['dv_base']:7.3f} {row['dv_clone']:8.3f} {row['self']:5.3f} {wer_s:>6} {job_s:5.1f}",
             flush=True,
         )
@@ -229,9 +264,23 @@ def real_table(args: argparse.Namespace) -> None:
         f"{mean['dv_base']:7.3f} {mean['dv_clone']:8.3f} {mean['self']:5.3f} {wer_mean:>6} {mean['job']:5.1f}"
     )
     print(
-        f"clone min {min(r['clone'] for r in rows):.3f}; job's own held-out score mean {mean['score']:.3f}; "
+        f"clone min {min(r['clone'] for r in rows):.3f} / {min(r['dv_clone'] for r in rows):.3f}; "
+        f"job's own held-out score mean {mean['score']:.3f}; "
         f"job median {float(np.median([r['job'] for r in rows[1:] or rows])):.1f} s after the first"
     )
+    if len(cuts) > 1:
+        for i, where in enumerate(cuts):
+            of_cut = [r for r in rows if r["cut"] == i]
+            print(
+                f"cut {where}: clone mean {np.mean([r['clone'] for r in of_cut]):.4f} / "
+                f"{np.mean([r['dv_clone'] for r in of_cut]):.4f}, min {min(r['clone'] for r in of_cut):.3f}"
+            )
+        per_speaker = np.asarray([r["clone"] for r in rows]).reshape(len(cuts), -1).mean(axis=0)
+        worst = int(np.argmin(per_speaker))
+        print(
+            f"mean over {len(rows)} clones {mean['clone']:.4f} / {mean['dv_clone']:.4f}; speaker min "
+            f"(the mean of their {len(cuts)} cuts) {per_speaker[worst]:.3f} ({speakers[worst][0]})"
+        )
     stages = {k[2:]: v for k, v in mean.items() if k.startswith("t_")}
     print("job stages, mean s: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     for language, errors in language_errors.items():
@@ -247,16 +296,18 @@ def real_table(args: argparse.Namespace) -> None:
 
     if args.samples_curve:
         print()
-        print("samples: the upload cut in three parts at pauses; clones from the first 1, 2 and 3 parts")
+        print(
+            f"samples: the {cuts[0]} cut's upload cut in three parts at pauses; "
+            "clones from the first 1, 2 and 3 parts"
+        )
         curve: list[list[tuple[float, float]]] = []
-        for name, audio, upload in clones[: args.samples_curve]:
-            _, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), audio.sample_rate)
+        for name, audio, upload, held in clones[: args.samples_curve]:
             ref, ref_dv = encoder.embed(held, audio.sample_rate), judge.embed(held, audio.sample_rate)
-            thirds = np.array_split(upload, 3)
+            parts = thirds(upload, audio.sample_rate)
             scores: list[tuple[float, float]] = []
             for n in (1, 2, 3):
                 try:
-                    _, synth, _ = clone([_part(audio, p) for p in thirds[:n]])
+                    _, synth, _ = clone([_part(audio, p) for p in parts[:n]])
                 except InvalidInput as exc:  # a refusal is a result too
                     print(f"{name:20} {n} parts refused: {exc.message}")
                     break
@@ -316,6 +367,9 @@ def main() -> None:
     )
     parser.add_argument("--data", default=str(DATA), help="folder of real speakers' .flac files")
     parser.add_argument("--speakers", type=int, default=0, help="only the first N speakers (0: all)")
+    parser.add_argument(
+        "--cuts", default=",".join(CUTS), help="where the held-out clip is: end, start or both (the default)"
+    )
     parser.add_argument("--samples-curve", type=int, default=0, help="1/2/3-sample clones for N speakers")
     parser.add_argument("--languages", default="", help="bank languages each clone also reads, e.g. es,fr,ja")
     parser.add_argument("--no-wer", action="store_true")

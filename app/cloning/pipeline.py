@@ -155,7 +155,7 @@ def split_held_out(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     first used this cut); the job divides an upload by its speech (`held_out_parts`)."""
     n = len(x)
     held = min(max(HELD_OUT_FRACTION * n, HELD_OUT_MIN_SECONDS * rate), 0.5 * n)
-    mark = _quietest_near(x, rate, int(n - held), int(n - held) + int(0.4 * rate))
+    mark = quietest_near(x, rate, int(n - held), int(n - held) + int(0.4 * rate))
     return x[:mark], x[mark:]
 
 
@@ -184,11 +184,11 @@ def _split_speech(x: np.ndarray, rate: int, share: float) -> tuple[np.ndarray, n
     after = np.cumsum(mask[::-1])[::-1]  # speech frames from each frame to the end
     start = int(np.flatnonzero(after >= share * after[0])[-1])
     mark = int(start * VAD_FRAME_MS * rate / 1000)
-    cut = _quietest_near(x, rate, mark, mark + int(0.4 * rate))
+    cut = quietest_near(x, rate, mark, mark + int(0.4 * rate))
     return x[:cut], x[cut:]
 
 
-def _quietest_near(x: np.ndarray, rate: int, mark: int, last: int) -> int:
+def quietest_near(x: np.ndarray, rate: int, mark: int, last: int) -> int:
     """The middle of the quietest 20 ms between 0.4 s before `mark` and `last` (a pause to cut
     at), or `mark` when that span is too short."""
     frame = max(1, int(0.02 * rate))
@@ -448,7 +448,7 @@ def hear_upload(
     limit = int(PARALLEL_SECONDS * rate)
     speech = upload
     if len(speech) > limit:  # cut at a pause just before the limit
-        speech = speech[: _quietest_near(speech, rate, limit, limit)]
+        speech = speech[: quietest_near(speech, rate, limit, limit)]
     try:
         stt = registry.get_stt("base", settings)
         heard_audio = resample(speech, rate, 16_000)
