@@ -200,6 +200,7 @@ def real_table(args: argparse.Namespace) -> None:
     print(header)
     print("-" * len(header))
     rows: list[dict[str, float]] = []
+    row_names: list[str] = []  # the speaker of each row
     language_errors: dict[str, list[float]] = {}
     reading_errors: dict[str, list[float]] = {}
     clones: list[tuple[str, DecodedAudio, np.ndarray, np.ndarray]] = []
@@ -250,6 +251,7 @@ def real_table(args: argparse.Namespace) -> None:
                 if language in READ_LANGUAGES:
                     reading_errors.setdefault(language, []).append(reading_error_rate(language, texts, hyps))
         rows.append(row)
+        row_names.append(name)
         label = name if len(cuts) == 1 else f"{name} {where}"
         print(
             f"{label:20} {row['base']:5.3f} {chosen[:30]:30} {row['start']:5.3f} {row['clone']:5.3f} "
@@ -275,11 +277,14 @@ def real_table(args: argparse.Namespace) -> None:
                 f"cut {where}: clone mean {np.mean([r['clone'] for r in of_cut]):.4f} / "
                 f"{np.mean([r['dv_clone'] for r in of_cut]):.4f}, min {min(r['clone'] for r in of_cut):.3f}"
             )
-        per_speaker = np.asarray([r["clone"] for r in rows]).reshape(len(cuts), -1).mean(axis=0)
-        worst = int(np.argmin(per_speaker))
+        per_speaker = {
+            name: float(np.mean([r["clone"] for r, n in zip(rows, row_names, strict=True) if n == name]))
+            for name, _ in speakers
+        }
+        worst = min(per_speaker, key=lambda name: per_speaker[name])
         print(
             f"mean over {len(rows)} clones {mean['clone']:.4f} / {mean['dv_clone']:.4f}; speaker min "
-            f"(the mean of their {len(cuts)} cuts) {per_speaker[worst]:.3f} ({speakers[worst][0]})"
+            f"(the mean of their {len(cuts)} cuts) {per_speaker[worst]:.3f} ({worst})"
         )
     stages = {k[2:]: v for k, v in mean.items() if k.startswith("t_")}
     print("job stages, mean s: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
