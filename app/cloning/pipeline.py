@@ -150,13 +150,18 @@ def prepare_samples(samples: list[DecodedAudio], rate: int) -> list[_Sample]:
 
 def split_held_out(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     """One recording as (upload, held-out) by duration: the last ~30% (>= 2 s, <= half) cut at
-    the quietest 20 ms near the mark. How bench/clone_quality.py and the tests cut a LibriSpeech
-    utterance into what a clone is made from and what it is judged on (every figure since the
-    first used this cut); the job divides an upload by its speech (`held_out_parts`)."""
+    the quietest 20 ms near the mark. How the tests cut a LibriSpeech utterance into what a clone
+    is made from and what it is judged on (bench/clone_quality.py did too until stop 45); the job
+    and the bench divide by speech (`held_out_share`, `split_speech`)."""
     n = len(x)
     held = min(max(HELD_OUT_FRACTION * n, HELD_OUT_MIN_SECONDS * rate), 0.5 * n)
     mark = quietest_near(x, rate, int(n - held), int(n - held) + int(0.4 * rate))
     return x[:mark], x[mark:]
+
+
+def held_out_share(speech: float) -> float:
+    """The share of `speech` seconds to hold out for the score: ~30% (>= 2 s, <= half)."""
+    return min(max(HELD_OUT_FRACTION * speech, HELD_OUT_MIN_SECONDS), 0.5 * speech) / speech
 
 
 def held_out_parts(samples: list[_Sample], rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -170,11 +175,11 @@ def held_out_parts(samples: list[_Sample], rate: int) -> list[tuple[np.ndarray, 
     total = sum(s.speech_seconds for s in samples)
     if total < SCORED_MIN_SPEECH_SECONDS:
         return [(s.audio, s.audio[:0]) for s in samples]
-    share = min(max(HELD_OUT_FRACTION * total, HELD_OUT_MIN_SECONDS), 0.5 * total) / total
-    return [_split_speech(s.audio, rate, share) for s in samples]
+    share = held_out_share(total)
+    return [split_speech(s.audio, rate, share) for s in samples]
 
 
-def _split_speech(x: np.ndarray, rate: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+def split_speech(x: np.ndarray, rate: int, share: float) -> tuple[np.ndarray, np.ndarray]:
     """`x` cut at the quietest 20 ms near where the last `share` of its speech begins."""
     from app.audio.clean import VAD_FRAME_MS, speech_mask
 
