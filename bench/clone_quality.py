@@ -210,6 +210,7 @@ def real_table(args: argparse.Namespace) -> None:
     print("-" * len(header))
     rows: list[dict[str, float]] = []
     row_names: list[str] = []  # the speaker of each row
+    row_cuts: list[str] = []  # and its cut
     language_errors: dict[str, list[float]] = {}
     reading_errors: dict[str, list[float]] = {}
     clones: list[tuple[str, DecodedAudio, np.ndarray, np.ndarray]] = []
@@ -240,7 +241,6 @@ def real_table(args: argparse.Namespace) -> None:
             "job": job_s,
             # The job's own held-out score (none when the upload had too little speech to spare).
             "score": float("nan") if quality["similarity"] is None else float(quality["similarity"]),
-            "cut": float(cuts.index(where)),
             **{f"t_{stage}": float(t) for stage, t in details["timings"].items()},
         }
         wer_s = ""
@@ -262,6 +262,7 @@ def real_table(args: argparse.Namespace) -> None:
                     reading_errors.setdefault(language, []).append(reading_error_rate(language, texts, hyps))
         rows.append(row)
         row_names.append(name)
+        row_cuts.append(where)
         label = name if len(cuts) == 1 else f"{name} {where}"
         print(
             f"{label:20} {row['base']:5.3f} {chosen[:30]:30} {row['start']:5.3f} {row['clone']:5.3f} "
@@ -283,8 +284,8 @@ def real_table(args: argparse.Namespace) -> None:
         f"job median {float(np.median([r['job'] for r in rows[1:] or rows])):.1f} s after the first"
     )
     if len(cuts) > 1:
-        for i, where in enumerate(cuts):
-            of_cut = [r for r in rows if r["cut"] == i]
+        for where in cuts:
+            of_cut = [r for r, c in zip(rows, row_cuts, strict=True) if c == where]
             print(
                 f"cut {where}: clone mean {np.mean([r['clone'] for r in of_cut]):.4f} / "
                 f"{np.mean([r['dv_clone'] for r in of_cut]):.4f}, min {min(r['clone'] for r in of_cut):.3f}"

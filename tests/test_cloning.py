@@ -285,29 +285,42 @@ def test_clone_is_closer_to_the_speaker_than_the_base_voice(
 
 
 @pytest.mark.slow
-def test_more_samples_do_not_make_the_clone_worse(clones: dict[str, Any], target: dict[str, Any]) -> None:
-    """Worse means worse to both judges (one judge alone moves a clone by ~0.02-0.05 from one
-    change of the method to the next: this speaker's two-sample clone scored 0.833-0.864 on
-    Resemblyzer over the last six changes while one sample scored 0.870-0.890); and the
-    two-sample clone is a clone, far nearer the speaker than joe."""
+def test_a_clone_from_two_samples_keeps_both(clones: dict[str, Any], target: dict[str, Any]) -> None:
+    """Both samples are kept, checked as one speaker, and the two-sample clone is far nearer the
+    speaker than joe. (Whether the second sample brings the clone nearer is judged on a real
+    person below: on this espeak voice one sample and two scored within 0.03-0.06 of each other
+    either way, by host and by which tests ran first in the process.)"""
+    multi = clones["multi"]
+    assert len(multi.artifact["samples"]) == 2
+    assert multi.artifact["quality"]["samples_min_similarity"] > 0.75
+    assert _spoken_similarity(target["held"], multi, takes=1) > _spoken_similarity(target["held"]) + 0.15
+
+
+@pytest.mark.slow
+def test_a_second_sample_brings_a_real_clone_nearer_under_both_judges(tmp_path: Path) -> None:
+    """His upload in two recordings (cut at the pause nearest its middle) against the first
+    alone, both judged on the part of his recording neither heard. The first half holds too few
+    words to pair a reading with, so that clone learns from the calibration text; with the
+    second, from his own words. Measured +0.046 (Resemblyzer) and +0.093 (d-vector)."""
+    from app.cloning.pipeline import build_voice, quietest_near
     from app.engines import registry
-    from app.engines.speaker import cosine
 
-    judge = registry.get_second_judge()
-
-    def judged(result: Any) -> tuple[float, float]:
+    upload, held = _person("M_1040-133433-0000.flac")
+    middle = quietest_near(upload, RATE, len(upload) // 2, len(upload) // 2 + int(0.4 * RATE))
+    halves = [upload[:middle], upload[middle:]]
+    settings = _test_settings(tmp_path)
+    judges = (registry.get_speaker_encoder(), registry.get_second_judge())
+    refs = [judge.embed(held, RATE) for judge in judges]
+    scores = {}
+    for n in (1, 2):
+        samples = [DecodedAudio(h, RATE, len(h) / RATE, "flac", 16_000) for h in halves[:n]]
+        result = build_voice(samples, settings, lambda p: None)
         voice = _speaker(result)
         audio = np.concatenate(list(voice.stream(SPEAK)))
-        return (
-            _cos(_embed(audio, voice.sample_rate), target["held"]),
-            cosine(judge.embed(audio, voice.sample_rate), target["held_second"]),
-        )
-
-    single, multi = judged(clones["single"]), judged(clones["multi"])
-    assert multi[0] >= single[0] - 0.03 or multi[1] >= single[1] - 0.03, (single, multi)
-    assert multi[0] > _spoken_similarity(target["held"]) + 0.15, multi
-    assert len(clones["multi"].artifact["samples"]) == 2
-    assert clones["multi"].artifact["quality"]["samples_min_similarity"] > 0.75
+        rate = voice.sample_rate
+        scores[n] = [_cos(j.embed(audio, rate), ref) for j, ref in zip(judges, refs, strict=True)]
+        assert result.artifact["tuning"]["reading"] == ("calibration text" if n == 1 else "transcript")
+    assert all(two > one + 0.01 for one, two in zip(scores[1], scores[2], strict=True)), scores
 
 
 @pytest.mark.slow
