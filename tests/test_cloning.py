@@ -117,12 +117,9 @@ def _test_settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="module")
 def target() -> dict[str, Any]:
     """The target speaker: two samples and a held-out clip (its embedding)."""
-    from app.engines import registry
-
     a, b, held = (_espeak_wav(TARGET_VOICE, t) for t in (SAMPLE_A, SAMPLE_B, HELD_OUT))
     clip = np.asarray(_decode(held).samples, dtype=np.float32)
-    second = registry.get_second_judge().embed(clip, RATE)
-    return {"a": a, "b": b, "held": _embed(clip), "held_second": second}
+    return {"a": a, "b": b, "held": _embed(clip)}
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +286,7 @@ def test_a_clone_from_two_samples_keeps_both(clones: dict[str, Any], target: dic
     """Both samples are kept, checked as one speaker, and the two-sample clone is far nearer the
     speaker than joe. (Whether the second sample brings the clone nearer is judged on a real
     person below: on this espeak voice one sample and two scored within 0.03-0.06 of each other
-    either way, by host and by which tests ran first in the process.)"""
+    either way, the same on every run alone and otherwise inside the CI run.)"""
     multi = clones["multi"]
     assert len(multi.artifact["samples"]) == 2
     assert multi.artifact["quality"]["samples_min_similarity"] > 0.75
