@@ -175,6 +175,15 @@ def test_held_out_part_is_the_end_and_at_least_two_seconds() -> None:
         assert held.size / RATE == pytest.approx(want, abs=0.45)
 
 
+def test_the_held_out_share_of_speech_is_a_third_at_least_two_seconds_at_most_half() -> None:
+    from app.cloning.pipeline import held_out_share
+
+    assert held_out_share(20.0) == pytest.approx(0.3)
+    assert held_out_share(5.0) == pytest.approx(0.4)  # 2 s of 5
+    assert held_out_share(3.0) == pytest.approx(0.5)
+    assert held_out_share(0.0) == 0.0  # no speech: nothing to hold out, no division by zero
+
+
 def test_samples_of_different_speakers_are_named() -> None:
     from app.cloning.pipeline import check_same_speaker
 

@@ -160,7 +160,10 @@ def split_held_out(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def held_out_share(speech: float) -> float:
-    """The share of `speech` seconds to hold out for the score: ~30% (>= 2 s, <= half)."""
+    """The share of `speech` seconds to hold out for the score: ~30% (>= 2 s, <= half); none of
+    no speech (the bench calls it on whole recordings, the job only past SCORED_MIN_SPEECH_SECONDS)."""
+    if speech <= 0.0:
+        return 0.0
     return min(max(HELD_OUT_FRACTION * speech, HELD_OUT_MIN_SECONDS), 0.5 * speech) / speech
 
 
