@@ -226,6 +226,24 @@ def test_the_model_moves_the_pitch_of_a_wideband_clone_rendered_by_hifigan() -> 
     assert not pitch_by_model(48_000, "world")  # rendered by WORLD alone
 
 
+@pytest.mark.slow
+def test_each_judge_keeps_its_own_embeddings_of_the_bank(tmp_path: Path) -> None:
+    """The blend is chosen by comparing the person with the bank in one encoder's space: the bank
+    as one encoder heard it is never handed to another in the same process (each keeps its own
+    embeddings, in memory as in the file beside the voice packs)."""
+    from app.cloning.bases import BANK_TEXT, bank_embeddings
+    from app.engines import registry
+    from app.engines.tts.kokoro import SAMPLE_RATE, KokoroSynthesizer, get_kokoro_engine
+
+    settings = _test_settings(tmp_path)
+    key = "af_heart"
+    voice = KokoroSynthesizer(key, get_kokoro_engine(settings), ((key, 1.0),))
+    reading = np.concatenate(list(voice.stream(BANK_TEXT)))
+    for judge in (registry.get_speaker_encoder(), registry.get_second_judge()):
+        stored = bank_embeddings(settings, judge, [key])[key]
+        assert _cos(stored, judge.embed(reading, SAMPLE_RATE)) > 0.99, type(judge).__name__
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 

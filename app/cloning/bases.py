@@ -46,16 +46,18 @@ def bank_candidates(language: str | None) -> list[str]:
 
 def bank_embeddings(settings: Settings, encoder: SpeakerEmbedder, keys: list[str]) -> BankEmbeddings:
     """Each bank voice reading BANK_TEXT, embedded: ~1-2 s per voice on 2 cores, so they are
-    kept in memory and, where the voice packs' folder is writable, in a file beside them (keyed
-    by the model, the text and the encoder), computed once per installation."""
+    kept in memory and, where the voice packs' folder is writable, in a file beside them (both
+    keyed by the model, the text and the encoder), computed once per installation."""
     from app.engines.tts.kokoro import SAMPLE_RATE, KokoroSynthesizer, get_kokoro_engine, voices_dir
 
-    cache: BankEmbeddings = load_once("clone-bank-embeddings", dict)
+    # Keyed as the file is: another encoder's embeddings are other numbers for the same voices.
+    tag = _cache_tag(encoder)
+    cache: BankEmbeddings = load_once(f"clone-bank-embeddings-{tag}", dict)
     missing = [k for k in keys if k not in cache]
     if not missing:
         return {k: cache[k] for k in keys}
     with _bank_lock:
-        path = voices_dir(settings) / f"clone-bank-{_cache_tag(encoder)}.npz"
+        path = voices_dir(settings) / f"clone-bank-{tag}.npz"
         if not cache and path.is_file():
             try:
                 with np.load(path) as stored:
