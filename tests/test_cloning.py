@@ -337,7 +337,7 @@ def test_a_second_sample_brings_a_real_clone_nearer_under_both_judges(tmp_path: 
     refs = [judge.embed(held, RATE) for judge in judges]
     scores = {}
     for n in (1, 2):
-        samples = [DecodedAudio(h, RATE, len(h) / RATE, "flac", 16_000) for h in halves[:n]]
+        samples = [_recording(h) for h in halves[:n]]
         result = build_voice(samples, settings, lambda p: None)
         voice = _speaker(result)
         audio = np.concatenate(list(voice.stream(SPEAK)))
@@ -572,6 +572,11 @@ def _person(name: str) -> tuple[np.ndarray, np.ndarray]:
     return split_held_out(np.asarray(audio.samples, dtype=np.float32), RATE)
 
 
+def _recording(x: np.ndarray) -> DecodedAudio:
+    """A part of a LibriSpeech recording (16 kHz, decoded at RATE) as the clone job takes a sample."""
+    return DecodedAudio(x, RATE, len(x) / RATE, "flac", 16_000)
+
+
 def test_the_held_out_part_holds_a_third_of_the_speech_however_long_the_pauses() -> None:
     """The job scores a clone on the end of the upload: ~30% of its speech, not of its length.
     Her reading followed by 3 s of room tone (a pause of another LibriSpeech recording, 30 dB
@@ -587,7 +592,7 @@ def test_the_held_out_part_holds_a_third_of_the_speech_however_long_the_pauses()
     assert speech_seconds(pause, RATE) < 0.1
     level = np.sqrt(np.mean(np.square(upload)) / np.mean(np.square(pause))) / 10 ** (30 / 20)
     x = np.concatenate([upload, np.resize(pause, 3 * RATE) * np.float32(level)])
-    (sample,) = prepare_samples([DecodedAudio(x, RATE, len(x) / RATE, "wav", 16_000)], RATE)
+    (sample,) = prepare_samples([_recording(x)], RATE)
     assert len(sample.audio) > len(upload) + 2 * RATE  # the room tone is not trimmed as silence
     ((calib, held),) = held_out_parts([sample], RATE)
     assert np.array_equal(np.concatenate([calib, held]), sample.audio)
@@ -595,13 +600,13 @@ def test_the_held_out_part_holds_a_third_of_the_speech_however_long_the_pauses()
     assert len(_transcribe(held, "en")) >= 6  # words, not the pause
 
     # Two samples: each gives the end of its own speech.
-    halves = [DecodedAudio(h, RATE, len(h) / RATE, "wav", 16_000) for h in np.array_split(upload, 2)]
+    halves = [_recording(h) for h in np.array_split(upload, 2)]
     both = prepare_samples(halves, RATE)
     for part, (calib, held) in zip(both, held_out_parts(both, RATE), strict=True):
         assert np.array_equal(np.concatenate([calib, held]), part.audio)
         assert 0.2 < speech_seconds(held, RATE) / part.speech_seconds < 0.45
 
-    (short,) = prepare_samples([DecodedAudio(his, RATE, len(his) / RATE, "flac", 16_000)], RATE)
+    (short,) = prepare_samples([_recording(his)], RATE)
     assert 1.0 < short.speech_seconds < SCORED_MIN_SPEECH_SECONDS
     ((calib, held),) = held_out_parts([short], RATE)
     assert held.size == 0 and np.array_equal(calib, short.audio)
@@ -640,7 +645,7 @@ def test_a_real_person_is_cloned_closer_than_joe_under_both_judges(tmp_path: Pat
 
     upload, held = _person("F_1069-133699-0000.flac")
     result = build_voice(
-        [DecodedAudio(upload, RATE, len(upload) / RATE, "flac", 16_000)],
+        [_recording(upload)],
         _test_settings(tmp_path),
         lambda p: None,
     )
@@ -934,7 +939,7 @@ def test_the_mel_band_mapping_brings_a_real_clone_nearer_under_both_judges(tmp_p
 
     upload, held = _person("F_125-121124-0000.flac")
     result = build_voice(
-        [DecodedAudio(upload, RATE, len(upload) / RATE, "flac", 16_000)],
+        [_recording(upload)],
         _test_settings(tmp_path),
         lambda p: None,
     )
@@ -999,7 +1004,7 @@ def test_a_real_clone_learns_from_the_person_s_own_words_under_both_judges(tmp_p
 
     upload, held = _person("M_1040-133433-0000.flac")
     result = build_voice(
-        [DecodedAudio(upload, RATE, len(upload) / RATE, "flac", 16_000)],
+        [_recording(upload)],
         _test_settings(tmp_path),
         lambda p: None,
     )

@@ -121,12 +121,10 @@ def test_a_real_man_cloned_through_the_sdk_speaks_like_him_under_both_judges(liv
     words. On the part of his recording the clone never heard, both speaker judges put it far
     nearer him than joe (measured 0.756 against 0.512, and 0.795 against 0.358), and the job's own
     held-out score reaches the native family's `quality`."""
-    from app.audio import decode_audio
     from app.engines import registry
-    from app.engines.speaker import cosine
     from tests.plugins.audio_samples import wav_bytes
     from tests.plugins.waiting import wait_until
-    from tests.test_cloning import RATE, SPEAK, _joe, _person
+    from tests.test_cloning import RATE, SPEAK, _cos, _decode, _joe, _person
 
     upload, held = _person("M_1040-133433-0000.flac")
     account = live.make_user(credits=100_000)
@@ -143,16 +141,12 @@ def test_a_real_man_cloned_through_the_sdk_speaks_like_him_under_both_judges(liv
     quality = done["quality"]["similarity"]
     assert quality is not None and 0.5 < quality <= 1.0, done["quality"]
 
-    spoken = decode_audio(
-        client.audio.speech.create(
-            model="tts-1", voice={"id": voice.id}, input=SPEAK, response_format="wav"
-        ).read(),
-        target_rate=RATE,
-        max_seconds=600,
-        max_sample_rate=192_000,
-    ).samples
+    speech = client.audio.speech.create(
+        model="tts-1", voice={"id": voice.id}, input=SPEAK, response_format="wav"
+    )
+    spoken = _decode(speech.read()).samples
     joe = _joe().synthesize(SPEAK)
     for judge, margin in ((registry.get_speaker_encoder(), 0.15), (registry.get_second_judge(), 0.2)):
         him = judge.embed(held, RATE)
-        clone, base = cosine(judge.embed(spoken, RATE), him), cosine(judge.embed(joe, RATE), him)
+        clone, base = _cos(judge.embed(spoken, RATE), him), _cos(judge.embed(joe, RATE), him)
         assert clone > base + margin, (type(judge).__name__, clone, base)
